@@ -1,0 +1,110 @@
+// Package cli runs the rkt command line: typed commands, parsed output and
+// errors that keep rkt's exit code and stderr.
+package cli
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+)
+
+// Rkt runs one rkt binary against one data directory.
+type Rkt struct {
+	Path    string
+	DataDir string
+}
+
+// Error is a failed rkt invocation.
+type Error struct {
+	Args     []string
+	ExitCode int
+	Stderr   string
+	Err      error
+}
+
+func (e *Error) Error() string {
+	msg := strings.TrimSpace(e.Stderr)
+	if msg == "" {
+		msg = e.Err.Error()
+	}
+	return fmt.Sprintf("rkt %s: %s", strings.Join(e.Args, " "), msg)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Command builds an rkt command with rktlet's global flags. The app and attach
+// experiments are what `rkt app …` needs (DESIGN.md §5).
+func (r *Rkt) Command(ctx context.Context, args ...string) *exec.Cmd {
+	full := append([]string{"--dir=" + r.DataDir}, args...)
+	cmd := exec.CommandContext(ctx, r.Path, full...)
+	cmd.Env = append(os.Environ(), "RKT_EXPERIMENT_APP=true", "RKT_EXPERIMENT_ATTACH=true")
+	return cmd
+}
+
+// Run runs rkt and returns its stdout.
+func (r *Rkt) Run(ctx context.Context, args ...string) ([]byte, error) {
+	cmd := r.Command(ctx, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		e := &Error{Args: args, ExitCode: -1, Stderr: stderr.String(), Err: err}
+		var exitErr *exec.ExitError
+		if errors.As(err, &exitErr) {
+			e.ExitCode = exitErr.ExitCode()
+		}
+		if ctx.Err() != nil {
+			e.Err = fmt.Errorf("%w: %w", ctx.Err(), err)
+		}
+		return stdout.Bytes(), e
+	}
+	return stdout.Bytes(), nil
+}
+
+// Version is what `rkt version` reports.
+type Version struct {
+	Rkt      string
+	Appc     string
+	Go       string
+	Features []string
+}
+
+// Version runs `rkt version`.
+func (r *Rkt) Version(ctx context.Context) (Version, error) {
+	out, err := r.Run(ctx, "version")
+	if err != nil {
+		return Version{}, err
+	}
+	return ParseVersion(out)
+}
+
+// ParseVersion parses the output of `rkt version`.
+func ParseVersion(out []byte) (Version, error) {
+	var v Version
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		key, value, ok := strings.Cut(sc.Text(), ":")
+		if !ok {
+			continue
+		}
+		value = strings.TrimSpace(value)
+		switch strings.TrimSpace(key) {
+		case "rkt Version":
+			v.Rkt = value
+		case "appc Version":
+			v.Appc = value
+		case "Go Version":
+			v.Go = value
+		case "Features":
+			v.Features = strings.Fields(value)
+		}
+	}
+	if v.Rkt == "" {
+		return Version{}, fmt.Errorf("no \"rkt Version\" line in %q", out)
+	}
+	return v, nil
+}

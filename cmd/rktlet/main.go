@@ -1,0 +1,91 @@
+// Command rktlet is a Kubernetes container runtime (CRI v1) that runs pods as
+// systemd units with rkt.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/rktlet/rktlet/cli"
+	"github.com/rktlet/rktlet/config"
+	"github.com/rktlet/rktlet/network"
+	"github.com/rktlet/rktlet/rktlet"
+	"github.com/rktlet/rktlet/systemd"
+	"google.golang.org/grpc"
+)
+
+// shutdownGrace bounds how long in-flight RPCs may finish after SIGTERM.
+const shutdownGrace = 30 * time.Second
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintf(os.Stderr, "rktlet: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	cfg, err := config.Load(args, os.Stderr)
+	if err != nil {
+		return err
+	}
+	level, _ := cfg.SlogLevel() // validated by Load
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+
+	for _, dir := range []string{cfg.StateDir, cfg.RktDataDir} {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return err
+		}
+	}
+
+	listener, lock, err := listen(cfg.Socket)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
+
+	sd := systemd.NewConn()
+	defer sd.Close()
+	rkt := &cli.Rkt{Path: cfg.RktPath, DataDir: cfg.RktDataDir}
+	cni := &network.CNI{ConfDir: cfg.CNIConfDir, PluginDirs: cfg.CNIPluginDirs}
+	svc := rktlet.NewService(cfg, log, sd, rkt, cni)
+
+	srv := grpc.NewServer(
+		grpc.ChainUnaryInterceptor(rktlet.UnaryInterceptor(log)),
+		grpc.ChainStreamInterceptor(rktlet.StreamInterceptor(log)),
+	)
+	svc.Register(srv)
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(listener) }()
+	log.Info("rktlet serving", "version", rktlet.Version, "socket", cfg.Socket, "rkt", cfg.RktPath, "stage1", cfg.Stage1Path)
+
+	select {
+	case err := <-serveErr:
+		return fmt.Errorf("serving on %s: %w", cfg.Socket, err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: no new RPCs, waiting for those in flight; pods keep running")
+	done := make(chan struct{})
+	go func() { srv.GracefulStop(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(shutdownGrace):
+		log.Warn("in-flight RPCs did not finish in time, stopping", "grace", shutdownGrace)
+		srv.Stop()
+	}
+	// GracefulStop closed the listener, which removed the socket file.
+	return nil
+}

@@ -1,0 +1,272 @@
+// Package config holds rktlet's settings: their defaults, the command-line
+// flags, the optional TOML file and the checks that refuse bad values.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+)
+
+// DefaultFile is read when it exists and no --config was given.
+const DefaultFile = "/etc/rktlet/rktlet.toml"
+
+// Config is rktlet's effective configuration. Each field has one TOML key and
+// one flag of the same name.
+type Config struct {
+	Socket        string   `toml:"socket" json:"socket"`
+	RktPath       string   `toml:"rkt-path" json:"rkt-path"`
+	RktDataDir    string   `toml:"rkt-data-dir" json:"rkt-data-dir"`
+	StateDir      string   `toml:"state-dir" json:"state-dir"`
+	Stage1Path    string   `toml:"stage1-path" json:"stage1-path"`
+	CNIConfDir    string   `toml:"cni-conf-dir" json:"cni-conf-dir"`
+	CNIPluginDirs []string `toml:"cni-plugin-dirs" json:"cni-plugin-dirs"`
+	StreamAddress string   `toml:"stream-address" json:"stream-address"`
+	LogLevel      string   `toml:"log-level" json:"log-level"`
+	// RegistryMirrors maps a registry host (as in an image reference, e.g.
+	// "registry.k8s.io") to the endpoints tried in order before the registry
+	// itself. An endpoint is a URL; "http://" allows plain HTTP for it alone.
+	RegistryMirrors map[string][]string `toml:"registry-mirrors" json:"registry-mirrors"`
+}
+
+// Default returns the settings used when neither a flag nor the file says
+// otherwise.
+func Default() Config {
+	return Config{
+		Socket:          "/run/rktlet.sock",
+		RktPath:         "/usr/bin/rkt",
+		RktDataDir:      "/var/lib/rktlet/rkt",
+		StateDir:        "/var/lib/rktlet/state",
+		Stage1Path:      "/usr/lib/rkt/stage1-images/stage1-host.aci",
+		CNIConfDir:      "/etc/cni/net.d",
+		CNIPluginDirs:   []string{"/opt/cni/bin", "/usr/lib/cni"},
+		StreamAddress:   "127.0.0.1:0",
+		LogLevel:        "info",
+		RegistryMirrors: map[string][]string{},
+	}
+}
+
+// Load builds the effective configuration from args (without the program
+// name): defaults, then the config file, then the flags that were given.
+func Load(args []string, output *os.File) (Config, error) {
+	cfg := Default()
+	fs := flag.NewFlagSet("rktlet", flag.ContinueOnError)
+	if output != nil {
+		fs.SetOutput(output)
+	}
+	var configFile string
+	fs.StringVar(&configFile, "config", "", "path of the TOML config file (default "+DefaultFile+" when it exists)")
+	flags := cfg // flag values land here, then only the ones set are copied
+	fs.StringVar(&flags.Socket, "socket", cfg.Socket, "unix socket the CRI is served on")
+	fs.StringVar(&flags.RktPath, "rkt-path", cfg.RktPath, "path of the rkt binary (v1.30.0)")
+	fs.StringVar(&flags.RktDataDir, "rkt-data-dir", cfg.RktDataDir, "rkt's data directory (pods, images)")
+	fs.StringVar(&flags.StateDir, "state-dir", cfg.StateDir, "rktlet's own state directory")
+	fs.StringVar(&flags.Stage1Path, "stage1-path", cfg.Stage1Path, "path of the stage1-host image")
+	fs.StringVar(&flags.CNIConfDir, "cni-conf-dir", cfg.CNIConfDir, "directory of CNI network configs")
+	pluginDirs := stringList(cfg.CNIPluginDirs)
+	fs.Var(&pluginDirs, "cni-plugin-dirs", "comma-separated directories searched for CNI plugins")
+	fs.StringVar(&flags.StreamAddress, "stream-address", cfg.StreamAddress, "host:port of the streaming server (exec, attach, port-forward)")
+	fs.StringVar(&flags.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
+	mirrors := mirrorFlag{}
+	fs.Var(&mirrors, "registry-mirror", "HOST=ENDPOINT[,ENDPOINT...]: mirrors tried for registry HOST (repeatable; http:// endpoints use plain HTTP)")
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+
+	if configFile == "" {
+		if _, err := os.Stat(DefaultFile); err == nil {
+			configFile = DefaultFile
+		}
+	}
+	if configFile != "" {
+		if err := decodeFile(configFile, &cfg); err != nil {
+			return Config{}, err
+		}
+	}
+
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "socket":
+			cfg.Socket = flags.Socket
+		case "rkt-path":
+			cfg.RktPath = flags.RktPath
+		case "rkt-data-dir":
+			cfg.RktDataDir = flags.RktDataDir
+		case "state-dir":
+			cfg.StateDir = flags.StateDir
+		case "stage1-path":
+			cfg.Stage1Path = flags.Stage1Path
+		case "cni-conf-dir":
+			cfg.CNIConfDir = flags.CNIConfDir
+		case "cni-plugin-dirs":
+			cfg.CNIPluginDirs = pluginDirs
+		case "stream-address":
+			cfg.StreamAddress = flags.StreamAddress
+		case "log-level":
+			cfg.LogLevel = flags.LogLevel
+		case "registry-mirror":
+			// Flags name whole hosts: a host given on the command line
+			// replaces that host's list from the file.
+			for host, eps := range mirrors {
+				cfg.RegistryMirrors[host] = eps
+			}
+		}
+	})
+	if err := cfg.Validate(); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+// decodeFile reads a TOML file into cfg, refusing keys rktlet does not know.
+func decodeFile(path string, cfg *Config) error {
+	md, err := toml.DecodeFile(path, cfg)
+	if err != nil {
+		var perr toml.ParseError
+		if errors.As(err, &perr) {
+			return fmt.Errorf("config file %s: %s", path, perr.Error())
+		}
+		return fmt.Errorf("config file %s: %w", path, err)
+	}
+	if undecoded := md.Undecoded(); len(undecoded) > 0 {
+		keys := make([]string, 0, len(undecoded))
+		for _, k := range undecoded {
+			keys = append(keys, k.String())
+		}
+		return fmt.Errorf("config file %s: unknown key %q", path, keys[0])
+	}
+	if cfg.RegistryMirrors == nil {
+		cfg.RegistryMirrors = map[string][]string{}
+	}
+	return nil
+}
+
+// Validate checks every setting and names the key of the first bad one.
+func (c *Config) Validate() error {
+	absolute := []struct{ key, value string }{
+		{"socket", c.Socket},
+		{"rkt-path", c.RktPath},
+		{"rkt-data-dir", c.RktDataDir},
+		{"state-dir", c.StateDir},
+		{"stage1-path", c.Stage1Path},
+		{"cni-conf-dir", c.CNIConfDir},
+	}
+	for _, s := range absolute {
+		if s.value == "" {
+			return fmt.Errorf("%s: must not be empty", s.key)
+		}
+		if !filepath.IsAbs(s.value) {
+			return fmt.Errorf("%s: %q is not an absolute path", s.key, s.value)
+		}
+	}
+	if len(c.CNIPluginDirs) == 0 {
+		return errors.New("cni-plugin-dirs: must name at least one directory")
+	}
+	for _, d := range c.CNIPluginDirs {
+		if !filepath.IsAbs(d) {
+			return fmt.Errorf("cni-plugin-dirs: %q is not an absolute path", d)
+		}
+	}
+	host, port, err := net.SplitHostPort(c.StreamAddress)
+	if err != nil {
+		return fmt.Errorf("stream-address: %q is not host:port: %v", c.StreamAddress, err)
+	}
+	if host != "" && net.ParseIP(host) == nil && host != "localhost" {
+		return fmt.Errorf("stream-address: %q is not an IP address", host)
+	}
+	if _, err := net.LookupPort("tcp", port); err != nil {
+		return fmt.Errorf("stream-address: bad port %q", port)
+	}
+	if _, err := c.SlogLevel(); err != nil {
+		return err
+	}
+	hosts := make([]string, 0, len(c.RegistryMirrors))
+	for h := range c.RegistryMirrors {
+		hosts = append(hosts, h)
+	}
+	sort.Strings(hosts)
+	for _, h := range hosts {
+		if err := validateMirror(h, c.RegistryMirrors[h]); err != nil {
+			return fmt.Errorf("registry-mirrors: %w", err)
+		}
+	}
+	return nil
+}
+
+// SlogLevel maps log-level to a slog level.
+func (c *Config) SlogLevel() (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return 0, fmt.Errorf("log-level: %q is not one of debug, info, warn, error", c.LogLevel)
+	}
+	return l, nil
+}
+
+func validateMirror(host string, endpoints []string) error {
+	if host == "" || strings.ContainsAny(host, "/ ") {
+		return fmt.Errorf("%q is not a registry host", host)
+	}
+	if len(endpoints) == 0 {
+		return fmt.Errorf("%s: no endpoint", host)
+	}
+	for _, ep := range endpoints {
+		u, err := url.Parse(ep)
+		if err != nil {
+			return fmt.Errorf("%s: endpoint %q: %v", host, ep, err)
+		}
+		if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("%s: endpoint %q must be http://host[:port] or https://host[:port]", host, ep)
+		}
+		if u.Path != "" && u.Path != "/" || u.RawQuery != "" || u.User != nil {
+			return fmt.Errorf("%s: endpoint %q must name only a scheme and a host", host, ep)
+		}
+	}
+	return nil
+}
+
+type stringList []string
+
+func (s *stringList) String() string { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error {
+	*s = nil
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			*s = append(*s, p)
+		}
+	}
+	return nil
+}
+
+type mirrorFlag map[string][]string
+
+func (m mirrorFlag) String() string {
+	parts := make([]string, 0, len(m))
+	for h, eps := range m {
+		parts = append(parts, h+"="+strings.Join(eps, ","))
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, " ")
+}
+
+func (m mirrorFlag) Set(v string) error {
+	host, eps, ok := strings.Cut(v, "=")
+	if !ok || host == "" || eps == "" {
+		return fmt.Errorf("want HOST=ENDPOINT[,ENDPOINT...], got %q", v)
+	}
+	var list stringList
+	_ = list.Set(eps)
+	m[host] = append(m[host], list...)
+	return nil
+}

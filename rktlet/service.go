@@ -1,0 +1,63 @@
+// Package rktlet implements the CRI RuntimeService and ImageService on top of
+// systemd, rkt and CNI.
+package rktlet
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/containernetworking/cni/libcni"
+	"github.com/rktlet/rktlet/cli"
+	"github.com/rktlet/rktlet/config"
+	"google.golang.org/grpc"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// Version is rktlet's own version, set at build time with
+// -ldflags "-X github.com/rktlet/rktlet/rktlet.Version=…".
+var Version = "0.1.0-dev"
+
+// systemdClient is what the services need of systemd.
+type systemdClient interface {
+	Version(ctx context.Context) (string, error)
+}
+
+// rktRunner is what the services need of the rkt command line.
+type rktRunner interface {
+	Version(ctx context.Context) (cli.Version, error)
+}
+
+// networkLoader loads the CNI network pods join.
+type networkLoader interface {
+	LoadNetwork() (*libcni.NetworkConfigList, error)
+}
+
+// Service serves the CRI. RPCs it does not implement yet are answered by the
+// embedded Unimplemented servers with codes.Unimplemented.
+type Service struct {
+	runtimeapi.UnimplementedRuntimeServiceServer
+	runtimeapi.UnimplementedImageServiceServer
+
+	config  config.Config
+	log     *slog.Logger
+	systemd systemdClient
+	rkt     *rktProbe
+	network networkLoader
+}
+
+// NewService wires the CRI services to their backends.
+func NewService(cfg config.Config, log *slog.Logger, sd systemdClient, rkt rktRunner, network networkLoader) *Service {
+	return &Service{
+		config:  cfg,
+		log:     log,
+		systemd: sd,
+		rkt:     newRktProbe(cfg.RktPath, rkt),
+		network: network,
+	}
+}
+
+// Register registers the runtime and image services on a gRPC server.
+func (s *Service) Register(srv *grpc.Server) {
+	runtimeapi.RegisterRuntimeServiceServer(srv, s)
+	runtimeapi.RegisterImageServiceServer(srv, s)
+}
