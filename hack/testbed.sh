@@ -165,6 +165,9 @@ up() {
 	fi
 	mkdir -p "$VARDIR"
 	write_cni_config
+	# crictl reads crictl.yaml next to its binary when /etc has none.
+	printf 'runtime-endpoint: unix://%s\nimage-endpoint: unix://%s\ntimeout: 30\n' "$SOCKET" "$SOCKET" \
+		>"$ROOT/_output/cri-tools/crictl.yaml"
 	bash "$ROOT/hack/testbed/registry.sh" start
 	bash "$ROOT/hack/testbed/images.sh"
 	log "up: run commands inside with: $0 exec -- CMD"
@@ -212,7 +215,7 @@ cleanup_network() {
 	# carry the network name in a comment; remove ours.
 	local table
 	for table in nat filter; do
-		iptables-save -t "$table" 2>/dev/null | grep -e "$CNI_NETWORK" | grep '^-A' |
+		{ iptables-save -t "$table" 2>/dev/null || true; } | { grep -e "$CNI_NETWORK" || true; } | { grep '^-A' || true; } |
 			sed 's/^-A/-D/' | while read -r rule; do
 			eval "iptables -t $table $rule" 2>/dev/null || true
 		done
@@ -230,11 +233,12 @@ down() {
 	# Mounts made inside the private bed died with its mount namespace; on a
 	# systemd host rkt's mounts live in the host namespace.
 	if [ -d "$VARDIR" ]; then
-		grep -o " $VARDIR[^ ]*" /proc/self/mountinfo | sort -r | while read -r m; do
+		{ grep -o " $VARDIR[^ ]*" /proc/self/mountinfo || true; } | sort -r | while read -r m; do
 			umount -l "$m" 2>/dev/null || true
 		done
 		rm -rf "$VARDIR"
 	fi
+	rm -f "$ROOT/_output/cri-tools/crictl.yaml"
 	rm -rf "$BED/units" "$BED/empty" "$BED/pid" "$BED/mode" "$BED/cni" "$BED/registry" "$BED/console" "$BED/journald.conf"
 	log "down"
 }

@@ -43,16 +43,21 @@ type Service struct {
 	systemd systemdClient
 	rkt     *rktProbe
 	network networkLoader
+
+	imageStore, podStore *fsUsageCache
 }
 
 // NewService wires the CRI services to their backends.
 func NewService(cfg config.Config, log *slog.Logger, sd systemdClient, rkt rktRunner, network networkLoader) *Service {
+	images, pods := newStoreCaches(cfg.RktDataDir)
 	return &Service{
-		config:  cfg,
-		log:     log,
-		systemd: sd,
-		rkt:     newRktProbe(cfg.RktPath, rkt),
-		network: network,
+		config:     cfg,
+		log:        log,
+		systemd:    sd,
+		rkt:        newRktProbe(cfg.RktPath, rkt),
+		network:    network,
+		imageStore: images,
+		podStore:   pods,
 	}
 }
 

@@ -1,0 +1,115 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func writeFile(t *testing.T, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "rktlet.toml")
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestLoadDefaults(t *testing.T) {
+	cfg, err := Load([]string{"--config", writeFile(t, "")}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(cfg, Default()) {
+		t.Fatalf("got %+v, want the defaults %+v", cfg, Default())
+	}
+	if cfg.Socket != "/run/rktlet.sock" || cfg.RktDataDir != "/var/lib/rktlet/rkt" {
+		t.Fatalf("unexpected defaults %+v", cfg)
+	}
+}
+
+func TestLoadFileThenFlags(t *testing.T) {
+	file := writeFile(t, `
+socket = "/run/from-file.sock"
+rkt-path = "/opt/rkt/rkt"
+stage1-path = "/opt/rkt/stage1-host.aci"
+cni-plugin-dirs = ["/opt/cni/bin"]
+log-level = "debug"
+
+[registry-mirrors]
+"registry.k8s.io" = ["http://127.0.0.1:5000", "https://mirror.example"]
+"gcr.io" = ["http://127.0.0.1:5000"]
+`)
+	cfg, err := Load([]string{
+		"--config", file,
+		"--socket", "/run/from-flag.sock",
+		"--registry-mirror", "gcr.io=http://127.0.0.1:6000",
+		"--cni-plugin-dirs", "/a,/b",
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Socket != "/run/from-flag.sock" {
+		t.Errorf("flag did not override the file: socket %q", cfg.Socket)
+	}
+	if cfg.RktPath != "/opt/rkt/rkt" || cfg.Stage1Path != "/opt/rkt/stage1-host.aci" || cfg.LogLevel != "debug" {
+		t.Errorf("file values lost: %+v", cfg)
+	}
+	if !reflect.DeepEqual(cfg.CNIPluginDirs, []string{"/a", "/b"}) {
+		t.Errorf("cni-plugin-dirs %v", cfg.CNIPluginDirs)
+	}
+	want := map[string][]string{
+		"registry.k8s.io": {"http://127.0.0.1:5000", "https://mirror.example"},
+		"gcr.io":          {"http://127.0.0.1:6000"},
+	}
+	if !reflect.DeepEqual(cfg.RegistryMirrors, want) {
+		t.Errorf("mirrors %v, want %v", cfg.RegistryMirrors, want)
+	}
+}
+
+func TestLoadRefusesBadInput(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		file    string
+		args    []string
+		wantKey string
+	}{
+		{name: "unknown key", file: "sockett = \"/run/x.sock\"\n", wantKey: "sockett"},
+		{name: "unknown key in a table", file: "[stream]\naddress = \"x\"\n", wantKey: "stream"},
+		{name: "wrong type", file: "socket = 5\n", wantKey: "socket"},
+		{name: "relative path", file: "rkt-path = \"bin/rkt\"\n", wantKey: "rkt-path"},
+		{name: "empty path", file: "state-dir = \"\"\n", wantKey: "state-dir"},
+		{name: "bad log level", file: "log-level = \"loud\"\n", wantKey: "log-level"},
+		{name: "bad stream address", file: "stream-address = \"nowhere\"\n", wantKey: "stream-address"},
+		{name: "stream address not an IP", file: "stream-address = \"example.com:80\"\n", wantKey: "stream-address"},
+		{name: "mirror without scheme", file: "[registry-mirrors]\n\"gcr.io\" = [\"127.0.0.1:5000\"]\n", wantKey: "registry-mirrors"},
+		{name: "mirror with path", file: "[registry-mirrors]\n\"gcr.io\" = [\"http://127.0.0.1:5000/v2\"]\n", wantKey: "registry-mirrors"},
+		{name: "mirror without endpoints", file: "[registry-mirrors]\n\"gcr.io\" = []\n", wantKey: "registry-mirrors"},
+		{name: "broken TOML", file: "socket = \n", wantKey: "rktlet.toml"},
+		{name: "bad flag value", args: []string{"--registry-mirror", "gcr.io"}, wantKey: "registry-mirror"},
+		{name: "unknown flag", args: []string{"--sockett", "/x"}, wantKey: "sockett"},
+		{name: "stray argument", args: []string{"serve"}, wantKey: "serve"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"--config", writeFile(t, tc.file)}, tc.args...)
+			devnull, _ := os.Open(os.DevNull)
+			defer devnull.Close()
+			_, err := Load(args, devnull)
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			if !strings.Contains(err.Error(), tc.wantKey) {
+				t.Fatalf("error %q does not name %q", err, tc.wantKey)
+			}
+		})
+	}
+}
+
+func TestLoadMissingConfigFile(t *testing.T) {
+	_, err := Load([]string{"--config", "/nonexistent/rktlet.toml"}, nil)
+	if err == nil || !strings.Contains(err.Error(), "/nonexistent/rktlet.toml") {
+		t.Fatalf("got %v, want an error naming the file", err)
+	}
+}

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# `make test`: installs what the tests need, builds everything, brings the
+# test bed up, runs lint, unit tests, the smoke test, the end-to-end tests and
+# critest, and takes the bed down again, also when a step fails.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+start=$(date +%s)
+step() { echo; echo "=== $* ($(($(date +%s) - start)) s)"; }
+
+step "install packages"
+bash hack/install-deps.sh
+step "lint"
+make --no-print-directory lint
+step "unit tests"
+make --no-print-directory test-unit
+step "build"
+make --no-print-directory build
+
+trap 'step "test bed down"; bash hack/testbed.sh down' EXIT
+step "test bed up"
+bash hack/testbed.sh down >/dev/null 2>&1 || true
+bash hack/testbed.sh up
+step "smoke test"
+bash hack/testbed.sh exec -- bash test/smoke.sh
+step "end-to-end tests"
+bash hack/testbed.sh start-rktlet
+bash hack/test-e2e.sh
+step "critest"
+bash hack/testbed.sh start-rktlet
+set +e
+bash hack/testbed.sh exec -- bash test/critest.sh >"$ROOT/_output/critest.out" 2>&1
+critest_rc=$?
+set -e
+tail -n 60 "$ROOT/_output/critest.out"
+result=$(grep '^critest: .* passed, ' "$ROOT/_output/critest.out" | tail -1 | sed 's/^critest: //')
+trap - EXIT
+step "test bed down"
+bash hack/testbed.sh down
+echo
+echo "make test: all steps passed in $(($(date +%s) - start)) s; critest:"
+if [ "$critest_rc" -ne 0 ]; then
+	echo "critest failed; full log in _output/critest.out" >&2
+	echo "critest: ${result:-no result}"
+	exit 1
+fi
+echo "critest: $result"
