@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"syscall"
 )
 
 // Rkt runs one rkt binary against one data directory.
@@ -43,6 +44,9 @@ func (r *Rkt) Command(ctx context.Context, args ...string) *exec.Cmd {
 	full := append([]string{"--dir=" + r.DataDir}, args...)
 	cmd := exec.CommandContext(ctx, r.Path, full...)
 	cmd.Env = append(os.Environ(), "RKT_EXPERIMENT_APP=true", "RKT_EXPERIMENT_ATTACH=true")
+	// rkt must not outlive a rktlet killed with SIGKILL: a fetch left running
+	// would store an image nobody recorded.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	return cmd
 }
 

@@ -4,19 +4,21 @@ import (
 	"context"
 	"errors"
 
+	"github.com/rktlet/rktlet/errdefs"
+
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
 
-// Error kinds. Code below wraps one of these with %w where the error is made,
-// and toGRPC maps it to a gRPC code once, at the edge.
+// Error kinds, re-exported from errdefs: code wraps one of these with %w
+// where the error is made, and toGRPC maps it to a gRPC code once, at the edge.
 var (
-	ErrInvalidArgument    = errors.New("invalid argument")
-	ErrNotFound           = errors.New("not found")
-	ErrAlreadyExists      = errors.New("already exists")
-	ErrFailedPrecondition = errors.New("failed precondition")
-	ErrUnavailable        = errors.New("unavailable")
-	ErrResourceExhausted  = errors.New("resource exhausted")
+	ErrInvalidArgument    = errdefs.ErrInvalidArgument
+	ErrNotFound           = errdefs.ErrNotFound
+	ErrAlreadyExists      = errdefs.ErrAlreadyExists
+	ErrFailedPrecondition = errdefs.ErrFailedPrecondition
+	ErrUnavailable        = errdefs.ErrUnavailable
+	ErrResourceExhausted  = errdefs.ErrResourceExhausted
 )
 
 var kinds = []struct {

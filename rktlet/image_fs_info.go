@@ -41,11 +41,11 @@ func (c *fsUsageCache) get() (image.Usage, time.Time, error) {
 // ImageFsInfo reports what rkt's image store (its content-addressed store
 // and the trees rendered from it) and its pods' writable layers use.
 func (s *Service) ImageFsInfo(ctx context.Context, _ *runtimeapi.ImageFsInfoRequest) (*runtimeapi.ImageFsInfoResponse, error) {
-	images, imagesAt, err := s.imageStore.get()
+	images, imagesAt, err := s.imageFS.get()
 	if err != nil {
 		return nil, err
 	}
-	pods, podsAt, err := s.podStore.get()
+	pods, podsAt, err := s.podFS.get()
 	if err != nil {
 		return nil, err
 	}

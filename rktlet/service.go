@@ -9,6 +9,7 @@ import (
 	"github.com/containernetworking/cni/libcni"
 	"github.com/rktlet/rktlet/cli"
 	"github.com/rktlet/rktlet/config"
+	"github.com/rktlet/rktlet/image"
 	"google.golang.org/grpc"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -27,6 +28,14 @@ type rktRunner interface {
 	Version(ctx context.Context) (cli.Version, error)
 }
 
+// imageStore is the image service's backend.
+type imageStore interface {
+	Pull(ctx context.Context, ref string, auth *image.Auth) (image.Image, error)
+	Get(name string) (image.Image, error)
+	List() []image.Image
+	Remove(ctx context.Context, name string) error
+}
+
 // networkLoader loads the CNI network pods join.
 type networkLoader interface {
 	LoadNetwork() (*libcni.NetworkConfigList, error)
@@ -43,21 +52,23 @@ type Service struct {
 	systemd systemdClient
 	rkt     *rktProbe
 	network networkLoader
+	images  imageStore
 
-	imageStore, podStore *fsUsageCache
+	imageFS, podFS *fsUsageCache
 }
 
 // NewService wires the CRI services to their backends.
-func NewService(cfg config.Config, log *slog.Logger, sd systemdClient, rkt rktRunner, network networkLoader) *Service {
-	images, pods := newStoreCaches(cfg.RktDataDir)
+func NewService(cfg config.Config, log *slog.Logger, sd systemdClient, rkt rktRunner, network networkLoader, images imageStore) *Service {
+	imageFS, podFS := newStoreCaches(cfg.RktDataDir)
 	return &Service{
-		config:     cfg,
-		log:        log,
-		systemd:    sd,
-		rkt:        newRktProbe(cfg.RktPath, rkt),
-		network:    network,
-		imageStore: images,
-		podStore:   pods,
+		config:  cfg,
+		log:     log,
+		systemd: sd,
+		rkt:     newRktProbe(cfg.RktPath, rkt),
+		network: network,
+		images:  images,
+		imageFS: imageFS,
+		podFS:   podFS,
 	}
 }
 

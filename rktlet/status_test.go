@@ -80,7 +80,7 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 func TestStatusReady(t *testing.T) {
 	cfg := statusFixture(t)
 	rkt := &fakeRkt{}
-	s := NewService(cfg, quiet, fakeSystemd{}, rkt, fakeNetwork{})
+	s := NewService(cfg, quiet, fakeSystemd{}, rkt, fakeNetwork{}, nil)
 	c := conditions(t, s)
 	if !c[runtimeapi.RuntimeReady].Status || !c[runtimeapi.NetworkReady].Status {
 		t.Fatalf("not ready: %v", c)
@@ -122,7 +122,7 @@ func TestStatusNotReady(t *testing.T) {
 			if tc.mutate != nil {
 				tc.mutate(&cfg)
 			}
-			s := NewService(cfg, quiet, fakeSystemd{err: tc.systemd}, &fakeRkt{err: tc.rkt}, fakeNetwork{err: tc.network})
+			s := NewService(cfg, quiet, fakeSystemd{err: tc.systemd}, &fakeRkt{err: tc.rkt}, fakeNetwork{err: tc.network}, nil)
 			c := conditions(t, s)
 			got := c[tc.condition]
 			if got.Status || got.Reason != tc.reason || !strings.Contains(got.Message, tc.messageHas) {
@@ -141,7 +141,7 @@ func TestStatusNotReady(t *testing.T) {
 
 func TestStatusVerboseHasConfig(t *testing.T) {
 	cfg := statusFixture(t)
-	s := NewService(cfg, quiet, fakeSystemd{}, &fakeRkt{}, fakeNetwork{})
+	s := NewService(cfg, quiet, fakeSystemd{}, &fakeRkt{}, fakeNetwork{}, nil)
 	resp, err := s.Status(context.Background(), &runtimeapi.StatusRequest{Verbose: true})
 	if err != nil {
 		t.Fatal(err)
@@ -157,7 +157,7 @@ func TestStatusVerboseHasConfig(t *testing.T) {
 
 func TestVersion(t *testing.T) {
 	cfg := statusFixture(t)
-	s := NewService(cfg, quiet, fakeSystemd{}, &fakeRkt{}, fakeNetwork{})
+	s := NewService(cfg, quiet, fakeSystemd{}, &fakeRkt{}, fakeNetwork{}, nil)
 	v, err := s.Version(context.Background(), &runtimeapi.VersionRequest{})
 	if err != nil {
 		t.Fatal(err)
@@ -176,7 +176,7 @@ func TestImageFsInfo(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(cfg.RktDataDir, "cas", "blob", "x"), make([]byte, 8192), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s := NewService(cfg, quiet, fakeSystemd{}, &fakeRkt{}, fakeNetwork{})
+	s := NewService(cfg, quiet, fakeSystemd{}, &fakeRkt{}, fakeNetwork{}, nil)
 	resp, err := s.ImageFsInfo(context.Background(), &runtimeapi.ImageFsInfoRequest{})
 	if err != nil {
 		t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/rktlet/rktlet/cli"
 	"github.com/rktlet/rktlet/config"
+	"github.com/rktlet/rktlet/image"
 	"github.com/rktlet/rktlet/network"
 	"github.com/rktlet/rktlet/rktlet"
 	"github.com/rktlet/rktlet/systemd"
@@ -58,7 +59,16 @@ func run(args []string) error {
 	defer sd.Close()
 	rkt := &cli.Rkt{Path: cfg.RktPath, DataDir: cfg.RktDataDir}
 	cni := &network.CNI{ConfDir: cfg.CNIConfDir, PluginDirs: cfg.CNIPluginDirs}
-	svc := rktlet.NewService(cfg, log, sd, rkt, cni)
+	images, err := image.NewStore(rkt, cfg.StateDir, cfg.RegistryMirrors, log)
+	if err != nil {
+		return err
+	}
+	// rkt may be missing or broken now and fixed later: Status says so, and
+	// the index is used as it was written until then.
+	if err := images.Reconcile(context.Background()); err != nil {
+		log.Error("checking the image index against rkt's store", "error", err)
+	}
+	svc := rktlet.NewService(cfg, log, sd, rkt, cni, images)
 
 	srv := grpc.NewServer(
 		grpc.ChainUnaryInterceptor(rktlet.UnaryInterceptor(log)),

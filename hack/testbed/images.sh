@@ -25,9 +25,9 @@ IMAGES=(
 	"e2e-test-images/nonewprivs:1.3 nonewprivs"
 	"pause:3.9 pause"
 	"pause:3.10 pause"
-	"$CRI/test-image-latest:latest busybox"
-	"$CRI/test-image-tag:test busybox"
-	"$CRI/test-image-tag:all busybox"
+	"$CRI/test-image-latest:latest test-latest"
+	"$CRI/test-image-tag:test test-tag"
+	"$CRI/test-image-tag:all test-all"
 	"$CRI/test-image-1:latest test-1"
 	"$CRI/test-image-2:latest test-2"
 	"$CRI/test-image-3:latest test-3"
@@ -115,9 +115,9 @@ build() {
 	umoci new --image "$LAYOUT:scratch"
 	umoci unpack --image "$LAYOUT:scratch" "$w/base" >/dev/null
 	base_rootfs "$w/base/rootfs"
-	umoci repack --image "$LAYOUT:scratch" "$w/base" >/dev/null
+	umoci repack --image "$LAYOUT:base" "$w/base" >/dev/null
 	rm -rf "$w/base"
-	variant scratch busybox --config.cmd sh --config.env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+	variant base busybox --config.cmd sh --config.env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
 		--author rktlet-testbed --architecture amd64 --os linux
 
 	mkdir -p "$w/nginx/usr/sbin" "$w/httpd/usr/local/bin" "$w/pause" "$w/nnp/usr/local/bin"
@@ -143,9 +143,10 @@ build() {
 	with_files scratch pause-files "$w/pause"
 	variant pause-files pause --config.entrypoint /pause --architecture amd64 --os linux
 
-	# Three different images, and one image under three tags.
+	# Each test image differs from the others by one file, as cri-tools'
+	# own are built (ADD $TEST); test-image-tags is one image under three tags.
 	local n
-	for n in 1 2 3; do
+	for n in 1 2 3 latest tag all; do
 		mkdir -p "$w/test-$n"
 		echo "test-image-$n" >"$w/test-$n/test-$n"
 		with_files busybox "test-$n" "$w/test-$n"

@@ -1,0 +1,109 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+)
+
+// FetchOptions are the knobs of one `rkt fetch`.
+type FetchOptions struct {
+	// InsecureHTTP allows a plain-HTTP registry.
+	InsecureHTTP bool
+	// LocalConfigDir, when set, is used as rkt's local config directory
+	// (auth.d/ with the pull's credentials).
+	LocalConfigDir string
+}
+
+// Fetch runs `rkt fetch` of a docker:// URL and returns the stored image's
+// full ID ("sha512-…"). Images are never signed, so signature checks are off.
+func (r *Rkt) Fetch(ctx context.Context, url string, opts FetchOptions) (string, error) {
+	insecure := "image"
+	if opts.InsecureHTTP {
+		insecure += ",http"
+	}
+	args := []string{"--insecure-options=" + insecure}
+	if opts.LocalConfigDir != "" {
+		args = append(args, "--local-config="+opts.LocalConfigDir)
+	}
+	args = append(args, "fetch", "--full", "--pull-policy=update", url)
+	out, err := r.Run(ctx, args...)
+	if err != nil {
+		return "", err
+	}
+	lines := strings.Fields(strings.TrimSpace(string(out)))
+	if len(lines) == 0 || !strings.HasPrefix(lines[len(lines)-1], "sha512-") {
+		return "", fmt.Errorf("rkt fetch %s printed no image ID: %q", url, out)
+	}
+	return lines[len(lines)-1], nil
+}
+
+// ImageInfo is one entry of `rkt image list --format=json`.
+type ImageInfo struct {
+	ID         string `json:"id"`
+	Name       string `json:"name"`
+	ImportTime int64  `json:"import_time"`
+	Size       uint64 `json:"size"`
+}
+
+// ImageList lists rkt's image store.
+func (r *Rkt) ImageList(ctx context.Context) ([]ImageInfo, error) {
+	out, err := r.Run(ctx, "image", "list", "--format=json")
+	if err != nil {
+		return nil, err
+	}
+	var list []ImageInfo
+	if err := json.Unmarshal(out, &list); err != nil {
+		return nil, fmt.Errorf("parsing rkt image list: %w", err)
+	}
+	return list, nil
+}
+
+// ImageRemove removes images from rkt's store.
+func (r *Rkt) ImageRemove(ctx context.Context, ids ...string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	_, err := r.Run(ctx, append([]string{"image", "rm"}, ids...)...)
+	return err
+}
+
+// ImageManifest is the part of an ACI manifest rktlet reads.
+type ImageManifest struct {
+	Name        string     `json:"name"`
+	Annotations []KeyValue `json:"annotations"`
+	App         *struct {
+		User  string `json:"user"`
+		Group string `json:"group"`
+	} `json:"app"`
+}
+
+// KeyValue is an appc name/value pair.
+type KeyValue struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// Annotation returns an annotation's value, or "".
+func (m ImageManifest) Annotation(name string) string {
+	for _, a := range m.Annotations {
+		if a.Name == name {
+			return a.Value
+		}
+	}
+	return ""
+}
+
+// ImageCatManifest reads an image's ACI manifest.
+func (r *Rkt) ImageCatManifest(ctx context.Context, id string) (ImageManifest, error) {
+	out, err := r.Run(ctx, "image", "cat-manifest", id)
+	if err != nil {
+		return ImageManifest{}, err
+	}
+	var m ImageManifest
+	if err := json.Unmarshal(out, &m); err != nil {
+		return ImageManifest{}, fmt.Errorf("parsing manifest of %s: %w", id, err)
+	}
+	return m, nil
+}

@@ -1,0 +1,254 @@
+package image
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/rktlet/rktlet/cli"
+	"github.com/rktlet/rktlet/errdefs"
+	"golang.org/x/sync/singleflight"
+)
+
+// rktImages is what the store needs of rkt.
+type rktImages interface {
+	Fetch(ctx context.Context, url string, opts cli.FetchOptions) (string, error)
+	ImageList(ctx context.Context) ([]cli.ImageInfo, error)
+	ImageRemove(ctx context.Context, ids ...string) error
+	ImageCatManifest(ctx context.Context, id string) (cli.ImageManifest, error)
+}
+
+// Store is rktlet's image store: rkt's image store plus the index of
+// original names. Reads are answered from the index alone.
+type Store struct {
+	rkt      rktImages
+	index    *Index
+	mirrors  map[string][]string
+	stateDir string
+	log      *slog.Logger
+
+	pulls singleflight.Group
+	// removeMu keeps a removal from racing a pull of the same image.
+	removeMu sync.Mutex
+}
+
+// NewStore opens the index under stateDir.
+func NewStore(rkt rktImages, stateDir string, mirrors map[string][]string, log *slog.Logger) (*Store, error) {
+	idx, err := OpenIndex(filepath.Join(stateDir, "images.json"))
+	if err != nil {
+		return nil, err
+	}
+	return &Store{rkt: rkt, index: idx, mirrors: mirrors, stateDir: stateDir, log: log}, nil
+}
+
+// Pull pulls ref and returns the image. Concurrent pulls of one reference
+// share one fetch. An image already stored under its config digest is only
+// tagged, not fetched again.
+func (s *Store) Pull(ctx context.Context, refStr string, auth *Auth) (Image, error) {
+	ref, err := ParseReference(refStr)
+	if err != nil {
+		return Image{}, err
+	}
+	ch := s.pulls.DoChan(ref.String(), func() (any, error) {
+		// The shared fetch must not die with the first caller's context; it
+		// has its own deadline, and each caller stops waiting on its own.
+		fetchCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), PullTimeout)
+		defer cancel()
+		return s.pull(fetchCtx, ref, auth)
+	})
+	select {
+	case res := <-ch:
+		if res.Err != nil {
+			return Image{}, res.Err
+		}
+		return res.Val.(Image), nil
+	case <-ctx.Done():
+		return Image{}, fmt.Errorf("pulling %q: %w", ref, ctx.Err())
+	}
+}
+
+func (s *Store) pull(ctx context.Context, ref Reference, auth *Auth) (Image, error) {
+	r, err := resolve(ctx, ref, endpoints(ref, s.mirrors), auth)
+	if err != nil {
+		return Image{}, err
+	}
+	id := r.config.String()
+	repoDigest := ref.DigestRef(r.repoDigest)
+	if existing, err := s.index.Get(id); err == nil && len(existing.ACIs) > 0 {
+		return s.index.Record(Image{ID: id, User: r.user, Size: r.size}, ref.TagRef(), repoDigest, "")
+	}
+
+	pendingKey := r.manifest.String()
+	if err := s.index.StartPull(pendingKey, PendingPull{
+		Ref: ref.String(), ID: id, ManifestDigest: r.manifest.String(), RepoDigest: repoDigest, User: r.user,
+	}); err != nil {
+		return Image{}, err
+	}
+	defer func() {
+		if err := s.index.EndPull(pendingKey); err != nil {
+			s.log.Error("forgetting a finished pull", "ref", ref.String(), "error", err)
+		}
+	}()
+
+	opts := cli.FetchOptions{InsecureHTTP: r.endpoint.insecure}
+	if !auth.empty() {
+		dir, err := writeAuthDir(filepath.Join(s.stateDir, "tmp"), r.endpoint.host, auth)
+		if err != nil {
+			return Image{}, err
+		}
+		defer os.RemoveAll(dir)
+		opts.LocalConfigDir = dir
+	}
+	aci, err := s.rkt.Fetch(ctx, fetchURL(r, ref.Path()), opts)
+	if err != nil {
+		return Image{}, errRktFetch(ref, r, err)
+	}
+	size := s.aciSize(ctx, aci)
+	if size == 0 {
+		size = r.size
+	}
+	return s.index.Record(Image{ID: id, User: r.user, Size: size}, ref.TagRef(), repoDigest, aci)
+}
+
+// aciSize reads an ACI's size from rkt's image list (a pull already runs rkt;
+// List and Status never do).
+func (s *Store) aciSize(ctx context.Context, aci string) uint64 {
+	list, err := s.rkt.ImageList(ctx)
+	if err != nil {
+		s.log.Warn("reading image sizes", "error", err)
+		return 0
+	}
+	for _, i := range list {
+		if i.ID == aci {
+			return i.Size
+		}
+	}
+	return 0
+}
+
+// Get finds an image by ID, tag or digest.
+func (s *Store) Get(name string) (Image, error) { return s.index.Get(name) }
+
+// List lists every image.
+func (s *Store) List() []Image { return s.index.List() }
+
+// Remove removes what name names: a tag or digest reference of an image
+// that has other tags loses only that name; an ID, or the last tag, removes
+// the image and its ACIs. An unknown image is not an error.
+func (s *Store) Remove(ctx context.Context, name string) error {
+	s.removeMu.Lock()
+	defer s.removeMu.Unlock()
+	img, err := s.index.Get(name)
+	if errors.Is(err, errdefs.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	isID := name == img.ID || isHex(name) && strings.HasPrefix(strings.TrimPrefix(img.ID, "sha256:"), name)
+	if !isID {
+		after, named, err := s.index.Untag(name)
+		if err != nil {
+			return err
+		}
+		if named {
+			return nil
+		}
+		img = after
+	}
+	if err := s.rkt.ImageRemove(ctx, img.ACIs...); err != nil {
+		// An ACI already gone is what we wanted; anything else is kept in
+		// the index so a retry can finish the job.
+		if still := s.existingACIs(ctx, img.ACIs); len(still) > 0 {
+			return fmt.Errorf("removing image %s: %w", img.ID, err)
+		}
+	}
+	return s.index.Delete(img.ID)
+}
+
+func (s *Store) existingACIs(ctx context.Context, acis []string) []string {
+	list, err := s.rkt.ImageList(ctx)
+	if err != nil {
+		return acis
+	}
+	have := map[string]bool{}
+	for _, i := range list {
+		have[i.ID] = true
+	}
+	var out []string
+	for _, a := range acis {
+		if have[a] {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// Reconcile checks the index against rkt's store at start: images whose
+// ACIs are all gone are dropped; an ACI a pull stored just before rktlet was
+// killed is recorded if its pull was known, and removed otherwise.
+func (s *Store) Reconcile(ctx context.Context) error {
+	list, err := s.rkt.ImageList(ctx)
+	if err != nil {
+		return fmt.Errorf("listing rkt's images: %w", err)
+	}
+	have := map[string]cli.ImageInfo{}
+	for _, i := range list {
+		have[i.ID] = i
+	}
+	gone := map[string]bool{}
+	for _, img := range s.index.List() {
+		for _, a := range img.ACIs {
+			if _, ok := have[a]; !ok {
+				gone[a] = true
+			}
+		}
+	}
+	if len(gone) > 0 {
+		s.log.Warn("images missing from rkt's store dropped from the index", "acis", len(gone))
+		if err := s.index.DeleteACIs(gone); err != nil {
+			return err
+		}
+	}
+
+	pending := s.index.Pending()
+	for _, info := range list {
+		if s.index.HasACI(info.ID) {
+			continue
+		}
+		m, err := s.rkt.ImageCatManifest(ctx, info.ID)
+		if err != nil {
+			return err
+		}
+		// Only ACIs converted from docker images are ours to judge; stage1
+		// and anything else an operator imported are left alone.
+		if m.Annotation("appc.io/docker/registryurl") == "" {
+			continue
+		}
+		if p, ok := pending[m.Annotation("appc.io/docker/manifesthash")]; ok {
+			ref, err := ParseReference(p.Ref)
+			if err == nil {
+				s.log.Info("recording an image whose pull was interrupted", "ref", p.Ref, "aci", info.ID)
+				if _, err := s.index.Record(Image{ID: p.ID, User: p.User, Size: info.Size}, ref.TagRef(), p.RepoDigest, info.ID); err != nil {
+					return err
+				}
+				continue
+			}
+		}
+		s.log.Info("removing an image no pull recorded", "aci", info.ID, "name", info.Name)
+		if err := s.rkt.ImageRemove(ctx, info.ID); err != nil {
+			s.log.Warn("removing an unrecorded image", "aci", info.ID, "error", err)
+		}
+	}
+	for key := range pending {
+		if err := s.index.EndPull(key); err != nil {
+			return err
+		}
+	}
+	return nil
+}
