@@ -36,6 +36,9 @@ type Config struct {
 	// "registry.k8s.io") to the endpoints tried in order before the registry
 	// itself. An endpoint is a URL; "http://" allows plain HTTP for it alone.
 	RegistryMirrors map[string][]string `toml:"registry-mirrors" json:"registry-mirrors"`
+	// RegistryMirrorsOnly keeps pulls of a host that has mirrors off the
+	// registry itself: for air-gapped nodes (and the test bed).
+	RegistryMirrorsOnly bool `toml:"registry-mirrors-only" json:"registry-mirrors-only"`
 }
 
 // Default returns the settings used when neither a flag nor the file says
@@ -77,6 +80,7 @@ func Load(args []string, output *os.File) (Config, error) {
 	fs.StringVar(&flags.StreamAddress, "stream-address", cfg.StreamAddress, "host:port of the streaming server (exec, attach, port-forward)")
 	fs.StringVar(&flags.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
 	mirrors := mirrorFlag{}
+	fs.BoolVar(&flags.RegistryMirrorsOnly, "registry-mirrors-only", cfg.RegistryMirrorsOnly, "pull images of a host that has mirrors only from its mirrors, never from the registry itself")
 	fs.Var(&mirrors, "registry-mirror", "HOST=ENDPOINT[,ENDPOINT...]: mirrors tried for registry HOST (repeatable; http:// endpoints use plain HTTP)")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
@@ -116,6 +120,8 @@ func Load(args []string, output *os.File) (Config, error) {
 			cfg.StreamAddress = flags.StreamAddress
 		case "log-level":
 			cfg.LogLevel = flags.LogLevel
+		case "registry-mirrors-only":
+			cfg.RegistryMirrorsOnly = flags.RegistryMirrorsOnly
 		case "registry-mirror":
 			// Flags name whole hosts: a host given on the command line
 			// replaces that host's list from the file.

@@ -11,4 +11,5 @@ var (
 	ErrFailedPrecondition = errors.New("failed precondition")
 	ErrUnavailable        = errors.New("unavailable")
 	ErrResourceExhausted  = errors.New("resource exhausted")
+	ErrPermissionDenied   = errors.New("permission denied")
 )

@@ -12,6 +12,7 @@ bash hack/testbed.sh exec -- env \
 	RKT_PATH="$ROOT/_output/rkt/bin/rkt" \
 	STAGE1_PATH="$ROOT/_output/rkt/bin/stage1-host.aci" \
 	CRICTL="$ROOT/_output/cri-tools/crictl" \
+	RKTLET_STATE_DIR=/var/lib/rktlet-testbed/state \
 	CNI_CONF_DIR="$ROOT/_output/testbed/cni/net.d" \
 	CNI_PLUGIN_DIRS=/opt/cni/bin,/usr/lib/cni \
 	TESTBED_REGISTRY="${TESTBED_REGISTRY:-127.0.0.1:5000}" \

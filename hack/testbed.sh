@@ -274,6 +274,7 @@ start_rktlet() {
 		--registry-mirror="gcr.io=http://$REGISTRY" \
 		--registry-mirror="k8s.gcr.io=http://$REGISTRY" \
 		--registry-mirror="public.ecr.aws=http://$REGISTRY" \
+		--registry-mirrors-only \
 		--log-level=debug "$@"
 	local i
 	for i in $(seq 1 100); do

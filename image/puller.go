@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -72,8 +73,8 @@ func (e endpoint) String() string {
 }
 
 // endpoints lists where to look for ref: its mirrors in order, then the
-// registry itself.
-func endpoints(ref Reference, mirrors map[string][]string) []endpoint {
+// registry itself unless mirrorsOnly and the host has mirrors.
+func endpoints(ref Reference, mirrors map[string][]string, mirrorsOnly bool) []endpoint {
 	var eps []endpoint
 	for _, m := range mirrors[ref.Host()] {
 		u, err := url.Parse(m)
@@ -82,11 +83,28 @@ func endpoints(ref Reference, mirrors map[string][]string) []endpoint {
 		}
 		eps = append(eps, endpoint{host: u.Host, insecure: u.Scheme == "http"})
 	}
+	if mirrorsOnly && len(eps) > 0 {
+		return eps
+	}
 	host := ref.Host()
 	if host == "docker.io" {
 		host = "registry-1.docker.io"
 	}
-	return append(eps, endpoint{host: host})
+	return append(eps, endpoint{host: host, insecure: isLoopback(host)})
+}
+
+// isLoopback tells a registry on this machine, which may speak plain HTTP
+// (as Docker and containerd allow for localhost).
+func isLoopback(hostPort string) bool {
+	host := hostPort
+	if h, _, err := net.SplitHostPort(hostPort); err == nil {
+		host = h
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // resolved is what the registry says a reference points to.
@@ -116,7 +134,7 @@ func resolve(ctx context.Context, ref Reference, eps []endpoint, auth *Auth) (re
 		})
 	}
 	var problems []string
-	notFound := true
+	notFound, denied := true, false
 	for _, ep := range eps {
 		var opts []name.Option
 		if ep.insecure {
@@ -139,6 +157,9 @@ func resolve(ctx context.Context, ref Reference, eps []endpoint, auth *Auth) (re
 			}
 			if !isNotFound(err) {
 				notFound = false
+			}
+			if isDenied(err) {
+				denied = true
 			}
 			problems = append(problems, fmt.Sprintf("%s: %v", ep, err))
 			continue
@@ -181,10 +202,18 @@ func resolve(ctx context.Context, ref Reference, eps []endpoint, auth *Auth) (re
 		}, nil
 	}
 	kind := errdefs.ErrUnavailable
-	if notFound {
+	switch {
+	case denied:
+		kind = errdefs.ErrPermissionDenied
+	case notFound:
 		kind = errdefs.ErrNotFound
 	}
 	return resolved{}, fmt.Errorf("pulling image %q: tried %s: %w", ref, strings.Join(problems, "; "), kind)
+}
+
+func isDenied(err error) bool {
+	s := err.Error()
+	return strings.Contains(s, "UNAUTHORIZED") || strings.Contains(s, "DENIED") || strings.Contains(s, "401 Unauthorized") || strings.Contains(s, "403 Forbidden")
 }
 
 func isNotFound(err error) bool {
@@ -237,8 +266,8 @@ func errRktFetch(ref Reference, r resolved, err error) error {
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		return fmt.Errorf("fetching %q from %s with rkt: %w", ref, r.endpoint, err)
 	}
-	if errors.As(err, &rerr) && strings.Contains(rerr.Stderr, "unauthorized") {
-		kind = errdefs.ErrFailedPrecondition
+	if errors.As(err, &rerr) && (strings.Contains(rerr.Stderr, "unauthorized") || strings.Contains(rerr.Stderr, "401")) {
+		kind = errdefs.ErrPermissionDenied
 	}
 	return fmt.Errorf("fetching %q from %s with rkt: %v: %w", ref, r.endpoint, err, kind)
 }

@@ -26,24 +26,26 @@ type rktImages interface {
 // Store is rktlet's image store: rkt's image store plus the index of
 // original names. Reads are answered from the index alone.
 type Store struct {
-	rkt      rktImages
-	index    *Index
-	mirrors  map[string][]string
-	stateDir string
-	log      *slog.Logger
+	rkt         rktImages
+	index       *Index
+	mirrors     map[string][]string
+	mirrorsOnly bool
+	stateDir    string
+	log         *slog.Logger
 
 	pulls singleflight.Group
 	// removeMu keeps a removal from racing a pull of the same image.
 	removeMu sync.Mutex
 }
 
-// NewStore opens the index under stateDir.
-func NewStore(rkt rktImages, stateDir string, mirrors map[string][]string, log *slog.Logger) (*Store, error) {
+// NewStore opens the index under stateDir. Pulls try a host's mirrors first,
+// and only them when mirrorsOnly.
+func NewStore(rkt rktImages, stateDir string, mirrors map[string][]string, mirrorsOnly bool, log *slog.Logger) (*Store, error) {
 	idx, err := OpenIndex(filepath.Join(stateDir, "images.json"))
 	if err != nil {
 		return nil, err
 	}
-	return &Store{rkt: rkt, index: idx, mirrors: mirrors, stateDir: stateDir, log: log}, nil
+	return &Store{rkt: rkt, index: idx, mirrors: mirrors, mirrorsOnly: mirrorsOnly, stateDir: stateDir, log: log}, nil
 }
 
 // Pull pulls ref and returns the image. Concurrent pulls of one reference
@@ -73,7 +75,7 @@ func (s *Store) Pull(ctx context.Context, refStr string, auth *Auth) (Image, err
 }
 
 func (s *Store) pull(ctx context.Context, ref Reference, auth *Auth) (Image, error) {
-	r, err := resolve(ctx, ref, endpoints(ref, s.mirrors), auth)
+	r, err := resolve(ctx, ref, endpoints(ref, s.mirrors, s.mirrorsOnly), auth)
 	if err != nil {
 		return Image{}, err
 	}

@@ -19,6 +19,7 @@ var (
 	ErrFailedPrecondition = errdefs.ErrFailedPrecondition
 	ErrUnavailable        = errdefs.ErrUnavailable
 	ErrResourceExhausted  = errdefs.ErrResourceExhausted
+	ErrPermissionDenied   = errdefs.ErrPermissionDenied
 )
 
 var kinds = []struct {
@@ -31,6 +32,7 @@ var kinds = []struct {
 	{ErrFailedPrecondition, codes.FailedPrecondition},
 	{ErrUnavailable, codes.Unavailable},
 	{ErrResourceExhausted, codes.ResourceExhausted},
+	{ErrPermissionDenied, codes.PermissionDenied},
 	{context.DeadlineExceeded, codes.DeadlineExceeded},
 	{context.Canceled, codes.Canceled},
 }

@@ -59,7 +59,7 @@ func run(args []string) error {
 	defer sd.Close()
 	rkt := &cli.Rkt{Path: cfg.RktPath, DataDir: cfg.RktDataDir}
 	cni := &network.CNI{ConfDir: cfg.CNIConfDir, PluginDirs: cfg.CNIPluginDirs}
-	images, err := image.NewStore(rkt, cfg.StateDir, cfg.RegistryMirrors, log)
+	images, err := image.NewStore(rkt, cfg.StateDir, cfg.RegistryMirrors, cfg.RegistryMirrorsOnly, log)
 	if err != nil {
 		return err
 	}

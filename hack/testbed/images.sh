@@ -146,7 +146,7 @@ build() {
 	# Each test image differs from the others by one file, as cri-tools'
 	# own are built (ADD $TEST); test-image-tags is one image under three tags.
 	local n
-	for n in 1 2 3 latest tag all; do
+	for n in 1 2 3 latest tag all private; do
 		mkdir -p "$w/test-$n"
 		echo "test-image-$n" >"$w/test-$n/test-$n"
 		with_files busybox "test-$n" "$w/test-$n"
@@ -182,9 +182,10 @@ push() {
 		read -r name tag <<<"$entry"
 		skopeo copy --quiet --dest-tls-verify=false "oci:$LAYOUT:$tag" "docker://$REGISTRY/$name"
 	done
-	# The registry with auth holds one image, for pulls with credentials.
+	# The registry with auth holds one image of its own (no other registry
+	# has it), so a pull with credentials has to fetch it.
 	skopeo copy --quiet --dest-tls-verify=false --dest-creds testuser:testpassword \
-		"oci:$LAYOUT:busybox" "docker://$AUTH_REGISTRY/private/busybox:1.29-2"
+		"oci:$LAYOUT:test-private" "docker://$AUTH_REGISTRY/private/busybox:1.29-2"
 	echo "images.sh: pushed ${#IMAGES[@]} images to $REGISTRY and 1 to $AUTH_REGISTRY"
 }
 

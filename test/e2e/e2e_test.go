@@ -91,7 +91,32 @@ func startInstance(t *testing.T, extraArgs ...string) *instance {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	t.Cleanup(func() { removeDataDir(dir) })
+	return startInstanceIn(t, dir, extraArgs...)
+}
+
+// removeDataDir removes an instance's directory, unmounting what rkt left
+// mounted under it first.
+func removeDataDir(dir string) {
+	if b, err := os.ReadFile("/proc/self/mountinfo"); err == nil {
+		var mounts []string
+		for _, line := range strings.Split(string(b), "\n") {
+			f := strings.Fields(line)
+			if len(f) > 4 && strings.HasPrefix(f[4], dir+"/") {
+				mounts = append(mounts, f[4])
+			}
+		}
+		for i := len(mounts) - 1; i >= 0; i-- {
+			_ = syscall.Unmount(mounts[i], syscall.MNT_DETACH)
+		}
+	}
+	os.RemoveAll(dir)
+}
+
+// startInstanceIn starts a rktlet whose socket and directories are in dir,
+// so a second one started in the same dir finds the first one's state.
+func startInstanceIn(t *testing.T, dir string, extraArgs ...string) *instance {
+	t.Helper()
 	inst := &instance{socket: filepath.Join(dir, "rktlet.sock"), stderr: &bytes.Buffer{}, exited: make(chan error, 1)}
 	args := []string{
 		"--socket", inst.socket,

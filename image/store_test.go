@@ -1,0 +1,142 @@
+package image
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"slices"
+	"testing"
+
+	"github.com/rktlet/rktlet/cli"
+)
+
+// fakeRkt is an rkt image store in memory.
+type fakeRkt struct {
+	images    map[string]cli.ImageManifest
+	removed   []string
+	fetchURLs []string
+}
+
+func (f *fakeRkt) Fetch(_ context.Context, url string, _ cli.FetchOptions) (string, error) {
+	f.fetchURLs = append(f.fetchURLs, url)
+	return "sha512-fetched", nil
+}
+
+func (f *fakeRkt) ImageList(context.Context) ([]cli.ImageInfo, error) {
+	var out []cli.ImageInfo
+	for id := range f.images {
+		out = append(out, cli.ImageInfo{ID: id, Size: 100})
+	}
+	return out, nil
+}
+
+func (f *fakeRkt) ImageRemove(_ context.Context, ids ...string) error {
+	for _, id := range ids {
+		delete(f.images, id)
+		f.removed = append(f.removed, id)
+	}
+	return nil
+}
+
+func (f *fakeRkt) ImageCatManifest(_ context.Context, id string) (cli.ImageManifest, error) {
+	return f.images[id], nil
+}
+
+func dockerACI(manifestDigest string) cli.ImageManifest {
+	return cli.ImageManifest{Annotations: []cli.KeyValue{
+		{Name: "appc.io/docker/registryurl", Value: "127.0.0.1:5000"},
+		{Name: "appc.io/docker/manifesthash", Value: manifestDigest},
+	}}
+}
+
+func TestReconcile(t *testing.T) {
+	rkt := &fakeRkt{images: map[string]cli.ImageManifest{
+		"sha512-stage1":      {Name: "coreos.com/rkt/stage1-host"},
+		"sha512-indexed":     dockerACI("sha256:m1"),
+		"sha512-interrupted": dockerACI("sha256:m2"),
+		"sha512-stray":       dockerACI("sha256:m3"),
+	}}
+	s, err := NewStore(rkt, t.TempDir(), nil, false, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.index.Record(Image{ID: idA}, "docker.io/library/a:1", "", "sha512-indexed")
+	s.index.Record(Image{ID: idB}, "docker.io/library/gone:1", "", "sha512-deleted-behind-our-back")
+	s.index.StartPull("sha256:m2", PendingPull{Ref: "docker.io/library/c:1", ID: "sha256:cccc", RepoDigest: "docker.io/library/c@sha256:d"})
+
+	if err := s.Reconcile(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get("gone:1"); err == nil {
+		t.Error("an image whose ACI is gone is still listed")
+	}
+	if img, err := s.Get("c:1"); err != nil || !slices.Contains(img.ACIs, "sha512-interrupted") {
+		t.Errorf("the interrupted pull's ACI was not recorded: %+v %v", img, err)
+	}
+	if !slices.Equal(rkt.removed, []string{"sha512-stray"}) {
+		t.Errorf("removed %v, want only the stray docker ACI", rkt.removed)
+	}
+	if _, ok := rkt.images["sha512-stage1"]; !ok {
+		t.Error("stage1 was removed")
+	}
+	if len(s.index.Pending()) != 0 {
+		t.Error("pending pulls left after reconcile")
+	}
+}
+
+func TestRemoveTagKeepsImageWithOtherTags(t *testing.T) {
+	rkt := &fakeRkt{images: map[string]cli.ImageManifest{"sha512-a": dockerACI("sha256:m1")}}
+	s, _ := NewStore(rkt, t.TempDir(), nil, false, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	s.index.Record(Image{ID: idA}, "docker.io/library/a:1", "", "sha512-a")
+	s.index.Record(Image{ID: idA}, "docker.io/library/a:2", "", "")
+	ctx := context.Background()
+	if err := s.Remove(ctx, "a:1"); err != nil {
+		t.Fatal(err)
+	}
+	if img, err := s.Get(idA); err != nil || !slices.Equal(img.RepoTags, []string{"docker.io/library/a:2"}) || len(rkt.removed) != 0 {
+		t.Fatalf("after removing one tag: %+v %v removed=%v", img, err, rkt.removed)
+	}
+	if err := s.Remove(ctx, "a:2"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(idA); err == nil || !slices.Equal(rkt.removed, []string{"sha512-a"}) {
+		t.Fatalf("after removing the last tag: %v removed=%v", err, rkt.removed)
+	}
+	if err := s.Remove(ctx, "never-seen:1"); err != nil {
+		t.Fatalf("removing an unknown image: %v", err)
+	}
+}
+
+func TestEndpoints(t *testing.T) {
+	ref, _ := ParseReference("registry.k8s.io/pause:3.9")
+	mirrors := map[string][]string{"registry.k8s.io": {"http://127.0.0.1:5000", "https://mirror.example"}}
+	eps := endpoints(ref, mirrors, false)
+	want := []endpoint{{"127.0.0.1:5000", true}, {"mirror.example", false}, {"registry.k8s.io", false}}
+	if !slices.Equal(eps, want) {
+		t.Fatalf("endpoints %v, want %v", eps, want)
+	}
+	if eps := endpoints(ref, mirrors, true); !slices.Equal(eps, want[:2]) {
+		t.Fatalf("mirrors only: endpoints %v, want %v", eps, want[:2])
+	}
+	local, _ := ParseReference("127.0.0.1:5001/x:1")
+	if eps := endpoints(local, nil, true); !eps[0].insecure {
+		t.Fatal("a loopback registry should be reachable over plain HTTP")
+	}
+	hub, _ := ParseReference("busybox")
+	if eps := endpoints(hub, nil, true); eps[0].host != "registry-1.docker.io" {
+		t.Fatalf("docker.io endpoint %v", eps[0])
+	}
+}
+
+func TestWriteAuthDir(t *testing.T) {
+	if _, err := writeAuthDir(t.TempDir(), "r", &Auth{IdentityToken: "tok"}); err == nil {
+		t.Fatal("an identity token alone cannot be handed to rkt; want an error")
+	}
+	dir, err := writeAuthDir(t.TempDir(), "r:5001", &Auth{Auth: "dXNlcjpwYXNz"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dir == "" {
+		t.Fatal("no dir")
+	}
+}
