@@ -112,3 +112,14 @@ func ParseVersion(out []byte) (Version, error) {
 	}
 	return v, nil
 }
+
+// RemovePod runs `rkt rm` of an exited pod; a pod rkt does not know is
+// already removed.
+func (r *Rkt) RemovePod(ctx context.Context, uuid string) error {
+	_, err := r.Run(ctx, "rm", uuid)
+	var rerr *Error
+	if errors.As(err, &rerr) && (strings.Contains(rerr.Stderr, "no matches found") || strings.Contains(rerr.Stderr, "not found")) {
+		return nil
+	}
+	return err
+}

@@ -61,7 +61,8 @@ init_bed() {
 	mount --make-rshared /
 	mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs /run
 	mount -t cgroup2 -o nsdelegate cgroup2 /sys/fs/cgroup
-	# PID 1 otherwise raises host-global sysctls.
+	# PID 1 otherwise raises host-global sysctls at boot; made writable again
+	# once it is up (start_private_systemd).
 	mount --bind /proc/sys /proc/sys
 	mount -o remount,bind,ro /proc/sys
 	: >"$BED/console"
@@ -112,6 +113,10 @@ start_private_systemd() {
 	echo private >"$BED/mode"
 	for i in $(seq 1 100); do
 		if in_bed systemctl is-active --quiet dbus.socket systemd-journald.service 2>/dev/null; then
+			# /proc/sys was read-only only while PID 1 booted (it raises
+			# host-global limits then); CNI plugins need it writable for the
+			# bridge's and the pods' settings.
+			in_bed mount -o remount,bind,rw /proc/sys
 			log "private systemd up (PID $pid on the host)"
 			return 0
 		fi
@@ -123,6 +128,24 @@ start_private_systemd() {
 }
 
 # --- up / down ------------------------------------------------------------
+
+# The CNI bridge plugin needs IPv4 forwarding in the node's network
+# namespace, which is the host's: turn it on for the bed's lifetime and put
+# back the host's setting at down. (The bed's /proc/sys is read-only.)
+enable_ip_forward() {
+	local f=/proc/sys/net/ipv4/ip_forward
+	if [ ! -f "$BED/ip_forward.orig" ]; then
+		cat "$f" >"$BED/ip_forward.orig"
+	fi
+	[ "$(cat "$f")" = 1 ] || echo 1 >"$f"
+}
+
+restore_ip_forward() {
+	if [ -f "$BED/ip_forward.orig" ]; then
+		cat "$BED/ip_forward.orig" >/proc/sys/net/ipv4/ip_forward || true
+		rm -f "$BED/ip_forward.orig"
+	fi
+}
 
 write_cni_config() {
 	mkdir -p "$BED/cni/net.d"
@@ -143,8 +166,7 @@ write_cni_config() {
 		        "dataDir": "$VARDIR/cni-ipam"
 		      }
 		    },
-		    {"type": "portmap", "capabilities": {"portMappings": true}},
-		    {"type": "loopback"}
+		    {"type": "portmap", "capabilities": {"portMappings": true}}
 		  ]
 		}
 	JSON
@@ -164,6 +186,7 @@ up() {
 		start_private_systemd
 	fi
 	mkdir -p "$VARDIR"
+	enable_ip_forward
 	write_cni_config
 	# crictl reads crictl.yaml next to its binary when /etc has none.
 	printf 'runtime-endpoint: unix://%s\nimage-endpoint: unix://%s\ntimeout: 30\n' "$SOCKET" "$SOCKET" \
@@ -230,6 +253,7 @@ down() {
 	stop_bed_systemd
 	remove_cgroup_tree "$CGROUP"
 	cleanup_network
+	restore_ip_forward
 	# Mounts made inside the private bed died with its mount namespace; on a
 	# systemd host rkt's mounts live in the host namespace.
 	if [ -d "$VARDIR" ]; then

@@ -16,6 +16,8 @@ import (
 type CNI struct {
 	ConfDir    string
 	PluginDirs []string
+	// CacheDir keeps libcni's record of each attachment, which DEL needs.
+	CacheDir string
 }
 
 // ErrNoConfig is returned when the config directory holds no usable network.
@@ -76,6 +78,9 @@ func loadFile(path string) (*libcni.NetworkConfigList, error) {
 }
 
 func (c *CNI) checkPlugins(path string, list *libcni.NetworkConfigList) error {
+	if _, err := invoke.FindInPath("loopback", c.PluginDirs); err != nil {
+		return fmt.Errorf("the CNI loopback plugin (for the pods' lo) is not in %v", c.PluginDirs)
+	}
 	for _, p := range list.Plugins {
 		if _, err := invoke.FindInPath(p.Network.Type, c.PluginDirs); err != nil {
 			return fmt.Errorf("%s: network %q needs plugin %q, not found in %v", path, list.Name, p.Network.Type, c.PluginDirs)

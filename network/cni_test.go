@@ -15,7 +15,7 @@ const bridgeConflist = `{"cniVersion": "1.0.0", "name": "pods", "plugins": [
 func fixture(t *testing.T, plugins ...string) *CNI {
 	t.Helper()
 	c := &CNI{ConfDir: t.TempDir(), PluginDirs: []string{t.TempDir()}}
-	for _, p := range plugins {
+	for _, p := range append(plugins, "loopback") {
 		if err := os.WriteFile(filepath.Join(c.PluginDirs[0], p), []byte("#!/bin/sh\n"), 0o755); err != nil {
 			t.Fatal(err)
 		}

@@ -5,11 +5,14 @@ package rktlet
 import (
 	"context"
 	"log/slog"
+	"sync/atomic"
 
 	"github.com/containernetworking/cni/libcni"
 	"github.com/rktlet/rktlet/cli"
 	"github.com/rktlet/rktlet/config"
 	"github.com/rktlet/rktlet/image"
+	"github.com/rktlet/rktlet/network"
+	"github.com/rktlet/rktlet/systemd"
 	"google.golang.org/grpc"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -21,11 +24,17 @@ var Version = "0.1.0-dev"
 // systemdClient is what the services need of systemd.
 type systemdClient interface {
 	Version(ctx context.Context) (string, error)
+	StartTransientUnit(ctx context.Context, name string, props []systemd.Property) error
+	StopUnit(ctx context.Context, name string) error
+	ResetFailed(ctx context.Context, name string) error
+	State(ctx context.Context, name string) (systemd.UnitState, error)
+	ListUnits(ctx context.Context, pattern string) ([]string, error)
 }
 
 // rktRunner is what the services need of the rkt command line.
 type rktRunner interface {
 	Version(ctx context.Context) (cli.Version, error)
+	RemovePod(ctx context.Context, uuid string) error
 }
 
 // imageStore is the image service's backend.
@@ -36,9 +45,11 @@ type imageStore interface {
 	Remove(ctx context.Context, name string) error
 }
 
-// networkLoader loads the CNI network pods join.
-type networkLoader interface {
+// podNetworker networks pods with CNI.
+type podNetworker interface {
 	LoadNetwork() (*libcni.NetworkConfigList, error)
+	Setup(ctx context.Context, pod network.Pod) ([]string, error)
+	Teardown(ctx context.Context, pod network.Pod) error
 }
 
 // Service serves the CRI. RPCs it does not implement yet are answered by the
@@ -51,24 +62,30 @@ type Service struct {
 	log     *slog.Logger
 	systemd systemdClient
 	rkt     *rktProbe
-	network networkLoader
+	rktPods rktRunner
+	network podNetworker
 	images  imageStore
 
 	imageFS, podFS *fsUsageCache
+
+	sandboxes *sandboxStore
+	recovered atomic.Bool
 }
 
 // NewService wires the CRI services to their backends.
-func NewService(cfg config.Config, log *slog.Logger, sd systemdClient, rkt rktRunner, network networkLoader, images imageStore) *Service {
+func NewService(cfg config.Config, log *slog.Logger, sd systemdClient, rkt rktRunner, network podNetworker, images imageStore) *Service {
 	imageFS, podFS := newStoreCaches(cfg.RktDataDir)
 	return &Service{
-		config:  cfg,
-		log:     log,
-		systemd: sd,
-		rkt:     newRktProbe(cfg.RktPath, rkt),
-		network: network,
-		images:  images,
-		imageFS: imageFS,
-		podFS:   podFS,
+		config:    cfg,
+		log:       log,
+		systemd:   sd,
+		rkt:       newRktProbe(cfg.RktPath, rkt),
+		rktPods:   rkt,
+		sandboxes: newSandboxStore(cfg.StateDir),
+		network:   network,
+		images:    images,
+		imageFS:   imageFS,
+		podFS:     podFS,
 	}
 }
 

@@ -14,17 +14,30 @@ import (
 	"github.com/containernetworking/cni/libcni"
 	"github.com/rktlet/rktlet/cli"
 	"github.com/rktlet/rktlet/config"
+	"github.com/rktlet/rktlet/network"
+	"github.com/rktlet/rktlet/systemd"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
 type fakeSystemd struct{ err error }
 
 func (f fakeSystemd) Version(context.Context) (string, error) { return "252", f.err }
+func (f fakeSystemd) StartTransientUnit(context.Context, string, []systemd.Property) error {
+	return f.err
+}
+func (f fakeSystemd) StopUnit(context.Context, string) error    { return f.err }
+func (f fakeSystemd) ResetFailed(context.Context, string) error { return f.err }
+func (f fakeSystemd) State(context.Context, string) (systemd.UnitState, error) {
+	return systemd.UnitState{}, f.err
+}
+func (f fakeSystemd) ListUnits(context.Context, string) ([]string, error) { return nil, f.err }
 
 type fakeRkt struct {
 	calls int
 	err   error
 }
+
+func (f *fakeRkt) RemovePod(context.Context, string) error { return nil }
 
 func (f *fakeRkt) Version(context.Context) (cli.Version, error) {
 	f.calls++
@@ -35,6 +48,11 @@ func (f *fakeRkt) Version(context.Context) (cli.Version, error) {
 }
 
 type fakeNetwork struct{ err error }
+
+func (f fakeNetwork) Setup(context.Context, network.Pod) ([]string, error) {
+	return []string{"10.0.0.2"}, f.err
+}
+func (f fakeNetwork) Teardown(context.Context, network.Pod) error { return f.err }
 
 func (f fakeNetwork) LoadNetwork() (*libcni.NetworkConfigList, error) {
 	if f.err != nil {

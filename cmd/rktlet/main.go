@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -58,7 +59,7 @@ func run(args []string) error {
 	sd := systemd.NewConn()
 	defer sd.Close()
 	rkt := &cli.Rkt{Path: cfg.RktPath, DataDir: cfg.RktDataDir}
-	cni := &network.CNI{ConfDir: cfg.CNIConfDir, PluginDirs: cfg.CNIPluginDirs}
+	cni := &network.CNI{ConfDir: cfg.CNIConfDir, PluginDirs: cfg.CNIPluginDirs, CacheDir: filepath.Join(cfg.StateDir, "cni")}
 	images, err := image.NewStore(rkt, cfg.StateDir, cfg.RegistryMirrors, cfg.RegistryMirrorsOnly, log)
 	if err != nil {
 		return err
@@ -78,6 +79,25 @@ func run(args []string) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	// The sandbox index is rebuilt from systemd and the state files before
+	// any sandbox RPC is answered (they say Unavailable until then); a
+	// systemd that does not answer yet is retried.
+	go func() {
+		for ctx.Err() == nil {
+			recoverCtx, cancel := context.WithTimeout(ctx, time.Minute)
+			err := svc.Recover(recoverCtx)
+			cancel()
+			if err == nil {
+				svc.WatchUnits(ctx)
+				return
+			}
+			log.Error("recovering pod sandboxes from systemd and the state files; retrying", "error", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(2 * time.Second):
+			}
+		}
+	}()
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(listener) }()
 	log.Info("rktlet serving", "version", rktlet.Version, "socket", cfg.Socket, "rkt", cfg.RktPath, "stage1", cfg.Stage1Path)

@@ -1,0 +1,131 @@
+package rktlet
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/rktlet/rktlet/systemd"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// Recover rebuilds the sandbox index at start from rktlet's state files and
+// systemd's units; nothing is taken from memory. A sandbox whose creation a
+// killed rktlet left halfway is undone (the kubelet creates it again); a
+// pod unit with no state file is stopped.
+func (s *Service) Recover(ctx context.Context) error {
+	sandboxes, err := s.sandboxes.load()
+	if err != nil {
+		return err
+	}
+	known := map[string]bool{}
+	for _, sb := range sandboxes {
+		known[sb.Unit] = true
+		if sb.Phase == phaseCreating {
+			s.log.Warn("undoing a pod whose creation was interrupted", "id", sb.ID, "pod", sandboxName(sb.metadata()))
+			if err := s.teardownSandbox(ctx, sb, teardownUndo); err != nil {
+				s.log.Error("undoing an interrupted pod", "id", sb.ID, "error", err)
+				// Keep it known, NOTREADY, so Remove can finish the job.
+				if err := s.sandboxes.save(sb); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		st, err := s.systemd.State(ctx, sb.Unit)
+		if err != nil {
+			return fmt.Errorf("reading the unit of sandbox %s: %w", sb.ID, err)
+		}
+		sb.state = sandboxStateOf(sb, st.ActiveState)
+		s.sandboxes.mu.Lock()
+		s.sandboxes.sandboxes[sb.ID] = sb
+		s.sandboxes.mu.Unlock()
+	}
+	units, err := s.systemd.ListUnits(ctx, unitPrefix+"*")
+	if err != nil {
+		return err
+	}
+	for _, u := range units {
+		if !known[u] {
+			s.log.Warn("stopping a pod unit rktlet has no record of", "unit", u)
+			if err := s.systemd.StopUnit(ctx, u); err != nil {
+				s.log.Error("stopping an unknown pod unit", "unit", u, "error", err)
+			}
+			_ = s.systemd.ResetFailed(ctx, u)
+		}
+	}
+	s.log.Info("recovered pod sandboxes", "count", len(s.sandboxes.list()))
+	s.recovered.Store(true)
+	return nil
+}
+
+// requireRecovered refuses sandbox calls until the index is rebuilt.
+func (s *Service) requireRecovered() error {
+	if !s.recovered.Load() {
+		return fmt.Errorf("rktlet is still reading its pods from systemd and its state files: %w", ErrUnavailable)
+	}
+	return nil
+}
+
+// sandboxStateOf maps a unit's ActiveState to the sandbox state: READY only
+// while the unit runs and the sandbox was fully created and not stopped.
+func sandboxStateOf(sb *sandbox, activeState string) runtimeapi.PodSandboxState {
+	if sb.Phase == phaseCreated && (activeState == "active" || activeState == "reloading") {
+		return runtimeapi.PodSandboxState_SANDBOX_READY
+	}
+	return runtimeapi.PodSandboxState_SANDBOX_NOTREADY
+}
+
+// WatchUnits keeps sandbox states current from systemd's signals until ctx
+// ends. An event is a hint: the unit's state is read back over D-Bus before
+// it is applied, because signals from a unit's start can arrive after the
+// start job said it is done.
+func (s *Service) WatchUnits(ctx context.Context) {
+	events := make(chan systemd.UnitEvent, 256)
+	go systemd.Watch(ctx, unitPrefix, events, func() { s.refreshAll(ctx) })
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev := <-events:
+			if sb, ok := s.sandboxes.byUnit(ev.Unit); ok {
+				s.refresh(ctx, sb.ID)
+			}
+		}
+	}
+}
+
+func (s *Service) refreshAll(ctx context.Context) {
+	for _, sb := range s.sandboxes.list() {
+		s.refresh(ctx, sb.ID)
+	}
+}
+
+// refresh reads one sandbox's unit state and applies it.
+func (s *Service) refresh(ctx context.Context, id string) {
+	sb, err := s.sandboxes.get(id)
+	if err != nil {
+		return
+	}
+	readCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	st, err := s.systemd.State(readCtx, sb.Unit)
+	if err != nil {
+		s.log.Warn("reading a pod unit's state", "unit", sb.Unit, "error", err)
+		return
+	}
+	// Re-read under the store lock: a Run or Stop may have replaced it.
+	s.sandboxes.mu.Lock()
+	defer s.sandboxes.mu.Unlock()
+	cur, ok := s.sandboxes.sandboxes[id]
+	if !ok {
+		return
+	}
+	state := sandboxStateOf(cur, st.ActiveState)
+	if state != cur.state {
+		s.log.Info("pod sandbox state changed", "id", id, "unit", cur.Unit, "activeState", st.ActiveState, "result", st.Result, "state", state.String())
+		updated := *cur
+		updated.state = state
+		s.sandboxes.sandboxes[id] = &updated
+	}
+}

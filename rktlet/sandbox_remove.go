@@ -1,0 +1,32 @@
+package rktlet
+
+import (
+	"context"
+	"errors"
+
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// RemovePodSandbox stops a pod if needed and removes it: unit, network, rkt
+// pod and state. Removing an unknown sandbox is not an error.
+func (s *Service) RemovePodSandbox(ctx context.Context, req *runtimeapi.RemovePodSandboxRequest) (*runtimeapi.RemovePodSandboxResponse, error) {
+	if err := s.requireRecovered(); err != nil {
+		return nil, err
+	}
+	sb, err := s.sandboxes.get(req.GetPodSandboxId())
+	if errors.Is(err, ErrNotFound) {
+		return &runtimeapi.RemovePodSandboxResponse{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	unlock := s.sandboxes.lock(sb.ID)
+	defer unlock()
+	if sb, err = s.sandboxes.get(sb.ID); errors.Is(err, ErrNotFound) {
+		return &runtimeapi.RemovePodSandboxResponse{}, nil
+	}
+	if err := s.teardownSandbox(ctx, sb, teardownRemove); err != nil {
+		return nil, err
+	}
+	return &runtimeapi.RemovePodSandboxResponse{}, nil
+}

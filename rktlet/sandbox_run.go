@@ -1,0 +1,282 @@
+package rktlet
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/rktlet/rktlet/network"
+	"github.com/rktlet/rktlet/systemd"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// podStartTimeout bounds the pod unit's start job: stage1-host is ready in
+// about 2 s, the first pod also imports stage1 into rkt's store.
+const podStartTimeout = 2 * time.Minute
+
+// RunPodSandbox starts a pod: a network namespace joined to the CNI network,
+// then a transient unit running `rkt app sandbox` in it.
+func (s *Service) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandboxRequest) (*runtimeapi.RunPodSandboxResponse, error) {
+	if err := s.requireRecovered(); err != nil {
+		return nil, err
+	}
+	cfg := req.GetConfig()
+	if err := validateSandboxConfig(cfg); err != nil {
+		return nil, err
+	}
+	if h := req.GetRuntimeHandler(); h != "" {
+		return nil, fmt.Errorf("runtime handler %q: rktlet has only the default handler: %w", h, ErrInvalidArgument)
+	}
+	if existing := s.sandboxByName(cfg.GetMetadata()); existing != nil {
+		if existing.state == runtimeapi.PodSandboxState_SANDBOX_READY {
+			// A kubelet retrying after a timeout gets the pod it asked for.
+			return &runtimeapi.RunPodSandboxResponse{PodSandboxId: existing.ID}, nil
+		}
+		return nil, fmt.Errorf("pod sandbox %s already exists as %s (%s): %w", sandboxName(cfg.GetMetadata()), existing.ID, existing.state, ErrAlreadyExists)
+	}
+
+	id, err := newID()
+	if err != nil {
+		return nil, err
+	}
+	unlock := s.sandboxes.lock(id)
+	defer unlock()
+	sb, err := newSandbox(id, cfg)
+	if err != nil {
+		return nil, err
+	}
+	sb.HostNetwork = cfg.GetLinux().GetSecurityContext().GetNamespaceOptions().GetNetwork() == runtimeapi.NamespaceMode_NODE
+	if err := s.sandboxes.save(sb); err != nil {
+		return nil, err
+	}
+	if err := s.startSandbox(ctx, sb); err != nil {
+		// Undo on a context of its own: the caller's may be what ran out.
+		cleanupCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		if cerr := s.teardownSandbox(cleanupCtx, sb, teardownUndo); cerr != nil {
+			s.log.Error("undoing a pod that failed to start", "id", id, "error", cerr)
+			return nil, fmt.Errorf("%w (undoing it also failed: %v)", err, cerr)
+		}
+		return nil, err
+	}
+	return &runtimeapi.RunPodSandboxResponse{PodSandboxId: id}, nil
+}
+
+func validateSandboxConfig(cfg *runtimeapi.PodSandboxConfig) error {
+	if cfg == nil {
+		return fmt.Errorf("config is missing: %w", ErrInvalidArgument)
+	}
+	md := cfg.GetMetadata()
+	switch {
+	case md == nil:
+		return fmt.Errorf("config.metadata is missing: %w", ErrInvalidArgument)
+	case md.GetName() == "":
+		return fmt.Errorf("config.metadata.name is empty: %w", ErrInvalidArgument)
+	case md.GetNamespace() == "":
+		return fmt.Errorf("config.metadata.namespace is empty: %w", ErrInvalidArgument)
+	case md.GetUid() == "":
+		return fmt.Errorf("config.metadata.uid is empty: %w", ErrInvalidArgument)
+	}
+	for _, pm := range cfg.GetPortMappings() {
+		if pm.GetContainerPort() <= 0 || pm.GetContainerPort() > 65535 || pm.GetHostPort() < 0 || pm.GetHostPort() > 65535 {
+			return fmt.Errorf("config.port_mappings: %d→%d is not a valid port pair: %w", pm.GetHostPort(), pm.GetContainerPort(), ErrInvalidArgument)
+		}
+	}
+	ns := cfg.GetLinux().GetSecurityContext().GetNamespaceOptions()
+	if ns.GetPid() == runtimeapi.NamespaceMode_NODE {
+		return fmt.Errorf("config.linux.security_context.namespace_options.pid NODE: rkt's stage1 (systemd-nspawn) always gives a pod its own PID namespace: %w", ErrInvalidArgument)
+	}
+	return nil
+}
+
+func sandboxName(md *runtimeapi.PodSandboxMetadata) string {
+	return fmt.Sprintf("%s/%s (uid %s, attempt %d)", md.GetNamespace(), md.GetName(), md.GetUid(), md.GetAttempt())
+}
+
+func (s *Service) sandboxByName(md *runtimeapi.PodSandboxMetadata) *sandbox {
+	for _, sb := range s.sandboxes.list() {
+		m := sb.metadata()
+		if m.GetName() == md.GetName() && m.GetNamespace() == md.GetNamespace() && m.GetUid() == md.GetUid() && m.GetAttempt() == md.GetAttempt() {
+			return sb
+		}
+	}
+	return nil
+}
+
+func newID() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(b), nil
+}
+
+func (s *Service) uuidFile(id string) string {
+	return filepath.Join(s.config.StateDir, "sandboxes", id+".uuid")
+}
+
+// startSandbox does the work of RunPodSandbox after the record is written.
+func (s *Service) startSandbox(ctx context.Context, sb *sandbox) error {
+	cfg := sb.config
+	if !sb.HostNetwork {
+		path, err := network.NewNetNS("rktlet-" + sb.ID)
+		if err != nil {
+			return err
+		}
+		sb.NetNS = path
+		if err := s.sandboxes.save(sb); err != nil {
+			return err
+		}
+		ips, err := s.network.Setup(ctx, podNetwork(sb))
+		if err != nil {
+			return fmt.Errorf("networking pod %s: %w", sandboxName(cfg.GetMetadata()), err)
+		}
+		sb.IPs = ips
+	}
+
+	startCtx, cancel := context.WithTimeout(ctx, podStartTimeout)
+	defer cancel()
+	if err := s.systemd.StartTransientUnit(startCtx, sb.Unit, s.unitProperties(sb)); err != nil {
+		return s.unitStartError(ctx, sb, err)
+	}
+	uuid, err := os.ReadFile(s.uuidFile(sb.ID))
+	if err != nil {
+		return fmt.Errorf("pod %s started but rkt wrote no pod UUID: %w", sb.Unit, err)
+	}
+	sb.RktUUID = strings.TrimSpace(string(uuid))
+	sb.Phase = phaseCreated
+	sb.state = runtimeapi.PodSandboxState_SANDBOX_READY
+	return s.sandboxes.save(sb)
+}
+
+func podNetwork(sb *sandbox) network.Pod {
+	md := sb.metadata()
+	pod := network.Pod{ID: sb.ID, Name: md.GetName(), Namespace: md.GetNamespace(), UID: md.GetUid(), NetNS: sb.NetNS}
+	for _, pm := range sb.config.GetPortMappings() {
+		proto := strings.ToLower(pm.GetProtocol().String())
+		pod.Ports = append(pod.Ports, network.PortMapping{
+			HostPort: pm.GetHostPort(), ContainerPort: pm.GetContainerPort(), Protocol: proto, HostIP: pm.GetHostIp(),
+		})
+	}
+	return pod
+}
+
+// rktSandboxArgs is the pod unit's command line.
+func (s *Service) rktSandboxArgs(sb *sandbox) []string {
+	cfg := sb.config
+	args := []string{
+		s.config.RktPath,
+		"--dir=" + s.config.RktDataDir,
+		"--insecure-options=image",
+		"app", "sandbox",
+		"--stage1-path=" + s.config.Stage1Path,
+		"--uuid-file-save=" + s.uuidFile(sb.ID),
+		// The unit joins the pod's network namespace (NetworkNamespacePath=)
+		// or stays in the node's; rkt itself sets up no network.
+		"--net=host",
+	}
+	if h := cfg.GetHostname(); h != "" && !sb.HostNetwork {
+		args = append(args, "--hostname="+h)
+	}
+	if dns := cfg.GetDnsConfig(); dns != nil && (len(dns.GetServers()) > 0 || len(dns.GetSearches()) > 0 || len(dns.GetOptions()) > 0) {
+		for _, v := range dns.GetServers() {
+			args = append(args, "--dns="+v)
+		}
+		for _, v := range dns.GetSearches() {
+			args = append(args, "--dns-search="+v)
+		}
+		for _, v := range dns.GetOptions() {
+			args = append(args, "--dns-opt="+v)
+		}
+	} else {
+		args = append(args, "--dns=host")
+	}
+	md := cfg.GetMetadata()
+	for _, kv := range [][2]string{
+		{"io.kubernetes.cri.sandbox-id", sb.ID},
+		{"io.kubernetes.pod.name", md.GetName()},
+		{"io.kubernetes.pod.namespace", md.GetNamespace()},
+		{"io.kubernetes.pod.uid", md.GetUid()},
+	} {
+		args = append(args, "--user-annotation="+kv[0]+"="+kv[1])
+	}
+	// rkt's label flag splits on commas; labels that hold one live only in
+	// rktlet's state.
+	keys := make([]string, 0, len(cfg.GetLabels()))
+	for k := range cfg.GetLabels() {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		v := cfg.GetLabels()[k]
+		if !strings.ContainsAny(k+v, ",=") {
+			args = append(args, "--user-label="+k+"="+v)
+		}
+	}
+	return args
+}
+
+func (s *Service) unitProperties(sb *sandbox) []systemd.Property {
+	md := sb.metadata()
+	props := []systemd.Property{
+		systemd.PropString("Description", fmt.Sprintf("rktlet pod %s/%s", md.GetNamespace(), md.GetName())),
+		systemd.PropExecStart(s.rktSandboxArgs(sb)),
+		systemd.PropString("Type", "notify"),
+		// nspawn (the main process) stops the pod's systemd; mixed sends
+		// SIGTERM to it alone and SIGKILL to everything at the timeout.
+		systemd.PropString("KillMode", "mixed"),
+		// nspawn makes the pod's payload and supervisor cgroups below ours.
+		systemd.PropBool("Delegate", true),
+		systemd.PropUint64("TimeoutStartUSec", uint64(podStartTimeout/time.Microsecond)),
+		systemd.PropUint64("TimeoutStopUSec", uint64(30*time.Second/time.Microsecond)),
+		systemd.PropStrings("Environment", []string{"RKT_EXPERIMENT_APP=true", "RKT_EXPERIMENT_ATTACH=true"}),
+	}
+	if parent := sb.config.GetLinux().GetCgroupParent(); strings.HasSuffix(parent, ".slice") {
+		props = append(props, systemd.PropString("Slice", filepath.Base(parent)))
+	} else if parent != "" {
+		s.log.Warn("cgroup parent is not a systemd slice; the pod goes to the default slice (rktlet uses the systemd cgroup driver)", "id", sb.ID, "cgroupParent", parent)
+	}
+	if sb.NetNS != "" {
+		props = append(props, systemd.PropString("NetworkNamespacePath", sb.NetNS))
+	}
+	return props
+}
+
+// unitStartError explains a failed start with the unit's result and the
+// last lines of its journal.
+func (s *Service) unitStartError(ctx context.Context, sb *sandbox, startErr error) error {
+	result := "unknown"
+	if st, err := s.systemd.State(context.WithoutCancel(ctx), sb.Unit); err == nil && st.Result != "" {
+		result = st.Result
+	}
+	lines := journalTail(sb.Unit, 10)
+	msg := fmt.Sprintf("pod unit %s did not start (result %s): %v", sb.Unit, result, startErr)
+	if lines != "" {
+		msg += "; last journal lines:\n" + lines
+	}
+	kind := ErrUnavailable
+	if errors.Is(startErr, context.DeadlineExceeded) {
+		kind = context.DeadlineExceeded
+	}
+	return fmt.Errorf("%s: %w", msg, kind)
+}
+
+// journalTail returns a unit's last journal lines (only on the failure
+// path, where running journalctl is affordable).
+func journalTail(unit string, n int) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "journalctl", "-u", unit, "-n", fmt.Sprint(n), "--no-pager", "-o", "cat").Output()
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(out))
+}

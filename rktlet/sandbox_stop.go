@@ -1,0 +1,99 @@
+package rktlet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/rktlet/rktlet/network"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// StopPodSandbox stops a pod's unit and takes its network down. Stopping a
+// stopped or unknown sandbox is not an error.
+func (s *Service) StopPodSandbox(ctx context.Context, req *runtimeapi.StopPodSandboxRequest) (*runtimeapi.StopPodSandboxResponse, error) {
+	if err := s.requireRecovered(); err != nil {
+		return nil, err
+	}
+	sb, err := s.sandboxes.get(req.GetPodSandboxId())
+	if errors.Is(err, ErrNotFound) {
+		return &runtimeapi.StopPodSandboxResponse{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	unlock := s.sandboxes.lock(sb.ID)
+	defer unlock()
+	if sb, err = s.sandboxes.get(sb.ID); errors.Is(err, ErrNotFound) {
+		return &runtimeapi.StopPodSandboxResponse{}, nil
+	}
+	if err := s.teardownSandbox(ctx, sb, teardownStop); err != nil {
+		return nil, err
+	}
+	return &runtimeapi.StopPodSandboxResponse{}, nil
+}
+
+// teardownMode says how far teardownSandbox goes.
+type teardownMode int
+
+const (
+	// teardownStop stops the unit and takes the network down.
+	teardownStop teardownMode = iota
+	// teardownRemove also removes the rkt pod and the sandbox's state.
+	teardownRemove
+	// teardownUndo removes everything of a sandbox whose creation failed.
+	// Its ID never reached the kubelet, so no later call could clean up
+	// after it: steps that fail are logged and the rest still runs.
+	teardownUndo
+)
+
+// teardownSandbox stops the unit and removes the network and, when asked,
+// the rkt pod and the sandbox's state. Every step tolerates what an earlier,
+// interrupted teardown already did.
+func (s *Service) teardownSandbox(ctx context.Context, sb *sandbox, mode teardownMode) error {
+	remove := mode != teardownStop
+	var errs []error
+	if err := s.systemd.StopUnit(ctx, sb.Unit); err != nil {
+		errs = append(errs, err)
+	}
+	if err := s.systemd.ResetFailed(ctx, sb.Unit); err != nil {
+		errs = append(errs, err)
+	}
+	if !sb.HostNetwork && (sb.NetNS != "" || sb.Phase != phaseStopped) {
+		if err := s.network.Teardown(ctx, podNetwork(sb)); err != nil {
+			errs = append(errs, fmt.Errorf("taking down the network of pod %s: %w", sb.ID, err))
+		}
+		if err := network.RemoveNetNS(sb.NetNS); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		if mode != teardownUndo {
+			return errors.Join(errs...)
+		}
+		s.log.Error("undoing a pod that failed to start: some steps failed", "id", sb.ID, "error", errors.Join(errs...))
+	}
+	if !remove {
+		stopped := *sb
+		stopped.Phase = phaseStopped
+		stopped.NetNS = ""
+		stopped.state = runtimeapi.PodSandboxState_SANDBOX_NOTREADY
+		return s.sandboxes.save(&stopped)
+	}
+	uuid := sb.RktUUID
+	if uuid == "" {
+		if b, err := os.ReadFile(s.uuidFile(sb.ID)); err == nil {
+			uuid = string(b)
+		}
+	}
+	if uuid != "" {
+		if err := s.rktPods.RemovePod(ctx, uuid); err != nil {
+			return fmt.Errorf("removing rkt pod %s of sandbox %s: %w", uuid, sb.ID, err)
+		}
+	}
+	if err := os.Remove(s.uuidFile(sb.ID)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return s.sandboxes.delete(sb.ID)
+}
