@@ -49,12 +49,33 @@ func (c *Conn) get(ctx context.Context) (*sddbus.Conn, error) {
 		c.conn.Close()
 		c.conn = nil
 	}
-	conn, err := c.dial(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("connecting to systemd over D-Bus: %w", err)
+	// go-systemd ties the connection's life to the context it was dialed
+	// with, so it is dialed on a background context; ctx only bounds how
+	// long this caller waits for it.
+	type dialed struct {
+		conn *sddbus.Conn
+		err  error
 	}
-	c.conn = conn
-	return conn, nil
+	ch := make(chan dialed, 1)
+	go func() {
+		conn, err := c.dial(context.Background())
+		ch <- dialed{conn, err}
+	}()
+	select {
+	case d := <-ch:
+		if d.err != nil {
+			return nil, fmt.Errorf("connecting to systemd over D-Bus: %w", d.err)
+		}
+		c.conn = d.conn
+		return d.conn, nil
+	case <-ctx.Done():
+		go func() {
+			if d := <-ch; d.conn != nil {
+				d.conn.Close()
+			}
+		}()
+		return nil, fmt.Errorf("connecting to systemd over D-Bus: %w", ctx.Err())
+	}
 }
 
 // Version asks systemd for its version: the cheapest call that proves both
