@@ -13,6 +13,7 @@ bash hack/testbed.sh exec -- env \
 	STAGE1_PATH="$ROOT/_output/rkt/bin/stage1-host.aci" \
 	CRICTL="$ROOT/_output/cri-tools/crictl" \
 	RKTLET_STATE_DIR=/var/lib/rktlet-testbed/state \
+	RKT_DATA_DIR=/var/lib/rktlet-testbed/rkt \
 	CNI_CONF_DIR="$ROOT/_output/testbed/cni/net.d" \
 	CNI_PLUGIN_DIRS=/opt/cni/bin,/usr/lib/cni \
 	TESTBED_REGISTRY="${TESTBED_REGISTRY:-127.0.0.1:5000}" \

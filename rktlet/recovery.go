@@ -3,6 +3,7 @@ package rktlet
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/rktlet/rktlet/systemd"
@@ -47,6 +48,10 @@ func (s *Service) Recover(ctx context.Context) error {
 	}
 	for _, u := range units {
 		if !known[u] {
+			st, err := s.systemd.State(ctx, u)
+			if err != nil || !slices.Contains(st.Environment, s.ownerMark()) {
+				continue // another rktlet's
+			}
 			s.log.Warn("stopping a pod unit rktlet has no record of", "unit", u)
 			if err := s.systemd.StopUnit(ctx, u); err != nil {
 				s.log.Error("stopping an unknown pod unit", "unit", u, "error", err)

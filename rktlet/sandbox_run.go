@@ -237,7 +237,7 @@ func (s *Service) unitProperties(sb *sandbox) []systemd.Property {
 		systemd.PropBool("Delegate", true),
 		systemd.PropUint64("TimeoutStartUSec", uint64(podStartTimeout/time.Microsecond)),
 		systemd.PropUint64("TimeoutStopUSec", uint64(30*time.Second/time.Microsecond)),
-		systemd.PropStrings("Environment", []string{"RKT_EXPERIMENT_APP=true", "RKT_EXPERIMENT_ATTACH=true"}),
+		systemd.PropStrings("Environment", []string{"RKT_EXPERIMENT_APP=true", "RKT_EXPERIMENT_ATTACH=true", s.ownerMark()}),
 	}
 	if parent := sb.config.GetLinux().GetCgroupParent(); strings.HasSuffix(parent, ".slice") {
 		props = append(props, systemd.PropString("Slice", filepath.Base(parent)))
@@ -249,6 +249,11 @@ func (s *Service) unitProperties(sb *sandbox) []systemd.Property {
 	}
 	return props
 }
+
+// ownerMark is set in the environment of every pod unit, so that a rktlet
+// can tell its own units from those of another rktlet (another state dir)
+// on the same systemd.
+func (s *Service) ownerMark() string { return "RKTLET_STATE_DIR=" + s.config.StateDir }
 
 // unitStartError explains a failed start with the unit's result and the
 // last lines of its journal.

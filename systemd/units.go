@@ -27,6 +27,8 @@ type UnitState struct {
 	ExecMainStatus int32
 	// MainPID is the service's main process, 0 when it has none.
 	MainPID uint32
+	// Environment is the service's Environment= setting.
+	Environment []string
 }
 
 // ErrJobFailed is a unit job that did not end in "done".
@@ -132,6 +134,7 @@ func (c *Conn) State(ctx context.Context, name string) (UnitState, error) {
 	st.Result, _ = props["Result"].(string)
 	st.ExecMainStatus, _ = props["ExecMainStatus"].(int32)
 	st.MainPID, _ = props["MainPID"].(uint32)
+	st.Environment, _ = props["Environment"].([]string)
 	return st, nil
 }
 
