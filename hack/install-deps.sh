@@ -11,7 +11,7 @@ packages=(
 	# test bed: systemd-nspawn/machined, CNI plugins, registry, image tools
 	systemd systemd-container dbus containernetworking-plugins docker-registry
 	skopeo umoci busybox iptables iproute2 apache2-utils util-linux
-	procps psmisc curl jq ca-certificates
+	procps psmisc curl jq ca-certificates strace
 )
 
 missing=()
