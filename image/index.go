@@ -28,6 +28,10 @@ type Image struct {
 	Size uint64 `json:"size"`
 	// User is the image config's user ("1002", "www-data", "1003:users").
 	User string `json:"user,omitempty"`
+	// Entrypoint and Cmd are the image config's, which CRI commands and
+	// args replace piecewise as Docker does.
+	Entrypoint []string `json:"entrypoint,omitempty"`
+	Cmd        []string `json:"cmd,omitempty"`
 	// ACIs are rkt image IDs ("sha512-…") rendered from this image.
 	ACIs []string `json:"acis"`
 	// Pulled is when the image was first pulled.
@@ -208,6 +212,9 @@ func (x *Index) Record(img Image, tagRef, repoDigest, aci string) (Image, error)
 	if img.User != "" {
 		cur.User = img.User
 	}
+	if img.Entrypoint != nil || img.Cmd != nil {
+		cur.Entrypoint, cur.Cmd = img.Entrypoint, img.Cmd
+	}
 	return cur.clone(), x.saveLocked()
 }
 
@@ -313,5 +320,7 @@ func (img *Image) clone() Image {
 	c.RepoTags = slices.Clone(img.RepoTags)
 	c.RepoDigests = slices.Clone(img.RepoDigests)
 	c.ACIs = slices.Clone(img.ACIs)
+	c.Entrypoint = slices.Clone(img.Entrypoint)
+	c.Cmd = slices.Clone(img.Cmd)
 	return c
 }

@@ -114,9 +114,11 @@ type resolved struct {
 	// multi-platform image, as containerd reports it.
 	repoDigest digest.Digest
 	// manifest is the linux/amd64 image manifest's digest, what rkt fetches.
-	manifest digest.Digest
-	config   digest.Digest
-	user     string
+	manifest   digest.Digest
+	config     digest.Digest
+	user       string
+	entrypoint []string
+	cmd        []string
 	// size is the compressed size of the config and layers, for when rkt's
 	// own figure is not to be had.
 	size uint64
@@ -199,6 +201,8 @@ func resolve(ctx context.Context, ref Reference, eps []endpoint, auth *Auth) (re
 			manifest:   digest.Digest(manifest.String()),
 			config:     digest.Digest(cfgName.String()),
 			user:       cfg.Config.User,
+			entrypoint: cfg.Config.Entrypoint,
+			cmd:        cfg.Config.Cmd,
 		}, nil
 	}
 	kind := errdefs.ErrUnavailable

@@ -82,7 +82,7 @@ func (s *Store) pull(ctx context.Context, ref Reference, auth *Auth) (Image, err
 	id := r.config.String()
 	repoDigest := ref.DigestRef(r.repoDigest)
 	if existing, err := s.index.Get(id); err == nil && len(existing.ACIs) > 0 {
-		return s.index.Record(Image{ID: id, User: r.user, Size: r.size}, ref.TagRef(), repoDigest, "")
+		return s.index.Record(Image{ID: id, User: r.user, Size: r.size, Entrypoint: r.entrypoint, Cmd: r.cmd}, ref.TagRef(), repoDigest, "")
 	}
 
 	pendingKey := r.manifest.String()
@@ -114,7 +114,7 @@ func (s *Store) pull(ctx context.Context, ref Reference, auth *Auth) (Image, err
 	if size == 0 {
 		size = r.size
 	}
-	return s.index.Record(Image{ID: id, User: r.user, Size: size}, ref.TagRef(), repoDigest, aci)
+	return s.index.Record(Image{ID: id, User: r.user, Size: size, Entrypoint: r.entrypoint, Cmd: r.cmd}, ref.TagRef(), repoDigest, aci)
 }
 
 // aciSize reads an ACI's size from rkt's image list (a pull already runs rkt;

@@ -59,7 +59,22 @@ func (s *Service) Recover(ctx context.Context) error {
 			_ = s.systemd.ResetFailed(ctx, u)
 		}
 	}
-	s.log.Info("recovered pod sandboxes", "count", len(s.sandboxes.list()))
+	containers, err := s.containers.load()
+	if err != nil {
+		return err
+	}
+	for _, c := range containers {
+		if _, err := s.sandboxes.get(c.SandboxID); err != nil || c.Phase == phaseCreating {
+			// Its pod is gone, or rktlet died adding it (the kubelet
+			// creates it again; the app, if added, goes with the pod).
+			_ = s.containers.delete(c.ID)
+			continue
+		}
+		s.containers.mu.Lock()
+		s.containers.containers[c.ID] = c
+		s.containers.mu.Unlock()
+	}
+	s.log.Info("recovered pod sandboxes", "count", len(s.sandboxes.list()), "containers", len(s.containers.list()))
 	s.recovered.Store(true)
 	return nil
 }

@@ -92,6 +92,11 @@ func (s *Service) teardownSandbox(ctx context.Context, sb *sandbox, mode teardow
 			return fmt.Errorf("removing rkt pod %s of sandbox %s: %w", uuid, sb.ID, err)
 		}
 	}
+	for _, c := range s.containers.inSandbox(sb.ID) {
+		if err := s.containers.delete(c.ID); err != nil {
+			return err
+		}
+	}
 	if err := os.Remove(s.uuidFile(sb.ID)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}

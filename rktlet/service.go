@@ -37,6 +37,15 @@ type rktRunner interface {
 	RemovePod(ctx context.Context, uuid string) error
 }
 
+// rktApps is what containers need of rkt.
+type rktApps interface {
+	AppAdd(ctx context.Context, uuid, image string, o cli.AppAddOptions) error
+	AppStart(ctx context.Context, uuid, app string) error
+	AppStop(ctx context.Context, uuid, app string) error
+	AppRemove(ctx context.Context, uuid, app string) error
+	Enter(ctx context.Context, uuid, app string, command []string) ([]byte, []byte, int, error)
+}
+
 // imageStore is the image service's backend.
 type imageStore interface {
 	Pull(ctx context.Context, ref string, auth *image.Auth) (image.Image, error)
@@ -68,24 +77,32 @@ type Service struct {
 
 	imageFS, podFS *fsUsageCache
 
-	sandboxes *sandboxStore
-	recovered atomic.Bool
+	sandboxes  *sandboxStore
+	containers *containerStore
+	rktApps    rktApps
+	appCgroups *appCgroups
+	recovered  atomic.Bool
 }
+
+// SetRktApps gives the service rkt's app commands (containers).
+func (s *Service) SetRktApps(apps rktApps) { s.rktApps = apps }
 
 // NewService wires the CRI services to their backends.
 func NewService(cfg config.Config, log *slog.Logger, sd systemdClient, rkt rktRunner, network podNetworker, images imageStore) *Service {
 	imageFS, podFS := newStoreCaches(cfg.RktDataDir)
 	return &Service{
-		config:    cfg,
-		log:       log,
-		systemd:   sd,
-		rkt:       newRktProbe(cfg.RktPath, rkt),
-		rktPods:   rkt,
-		sandboxes: newSandboxStore(cfg.StateDir),
-		network:   network,
-		images:    images,
-		imageFS:   imageFS,
-		podFS:     podFS,
+		config:     cfg,
+		log:        log,
+		systemd:    sd,
+		rkt:        newRktProbe(cfg.RktPath, rkt),
+		rktPods:    rkt,
+		sandboxes:  newSandboxStore(cfg.StateDir),
+		containers: newContainerStore(cfg.StateDir),
+		appCgroups: &appCgroups{systemd: sd},
+		network:    network,
+		images:     images,
+		imageFS:    imageFS,
+		podFS:      podFS,
 	}
 }
 

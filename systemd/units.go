@@ -29,6 +29,8 @@ type UnitState struct {
 	MainPID uint32
 	// Environment is the service's Environment= setting.
 	Environment []string
+	// ControlGroup is the unit's cgroup, relative to the cgroup2 root.
+	ControlGroup string
 }
 
 // ErrJobFailed is a unit job that did not end in "done".
@@ -135,6 +137,7 @@ func (c *Conn) State(ctx context.Context, name string) (UnitState, error) {
 	st.ExecMainStatus, _ = props["ExecMainStatus"].(int32)
 	st.MainPID, _ = props["MainPID"].(uint32)
 	st.Environment, _ = props["Environment"].([]string)
+	st.ControlGroup, _ = props["ControlGroup"].(string)
 	return st, nil
 }
 

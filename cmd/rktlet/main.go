@@ -70,6 +70,7 @@ func run(args []string) error {
 		log.Error("checking the image index against rkt's store", "error", err)
 	}
 	svc := rktlet.NewService(cfg, log, sd, rkt, cni, images)
+	svc.SetRktApps(rkt)
 
 	srv := grpc.NewServer(
 		grpc.ChainUnaryInterceptor(rktlet.UnaryInterceptor(log)),

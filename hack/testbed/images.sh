@@ -82,6 +82,19 @@ base_rootfs() {
 		nogroup:x:65534:
 	GROUP
 	echo "hosts: files dns" >"$r/etc/nsswitch.conf"
+	# Debian's busybox has no pgrep applet; critest's specs call it.
+	cat >"$r/usr/bin/pgrep" <<-'PGREP'
+		#!/bin/sh
+		# pgrep NAME: the PIDs of processes whose command is NAME.
+		found=1
+		for d in /proc/[0-9]*; do
+			[ "$(cat "$d/comm" 2>/dev/null)" = "$1" ] || continue
+			echo "${d#/proc/}"
+			found=0
+		done
+		exit $found
+	PGREP
+	chmod 0755 "$r/usr/bin/pgrep"
 }
 
 build_go() { # package output

@@ -1,0 +1,103 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os/exec"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// AppAddOptions are the flags of one `rkt app add`.
+type AppAddOptions struct {
+	Name string
+	// Exec overrides the image's command; Exec[0] is the program.
+	Exec       []string
+	Env        []string // KEY=VALUE
+	WorkingDir string
+	User       string
+	Group      string
+	// Mounts are --mnt-volume values.
+	Mounts         []string
+	ReadOnlyRootfs bool
+}
+
+// AppAdd adds an app to a running pod.
+func (r *Rkt) AppAdd(ctx context.Context, uuid, image string, o AppAddOptions) error {
+	args := []string{"--insecure-options=image", "app", "add", uuid, image, "--name=" + o.Name}
+	for _, e := range o.Env {
+		args = append(args, "--environment="+e)
+	}
+	if o.WorkingDir != "" {
+		args = append(args, "--working-dir="+o.WorkingDir)
+	}
+	if o.User != "" {
+		args = append(args, "--user="+o.User)
+	}
+	if o.Group != "" {
+		args = append(args, "--group="+o.Group)
+	}
+	for _, m := range o.Mounts {
+		args = append(args, "--mnt-volume="+m)
+	}
+	if o.ReadOnlyRootfs {
+		args = append(args, "--readonly-rootfs=true")
+	}
+	if len(o.Exec) > 0 {
+		args = append(args, "--exec="+o.Exec[0], "--")
+		args = append(args, o.Exec[1:]...)
+	}
+	_, err := r.Run(ctx, args...)
+	return err
+}
+
+// AppStart starts an added app.
+func (r *Rkt) AppStart(ctx context.Context, uuid, app string) error {
+	_, err := r.Run(ctx, "app", "start", uuid, "--app="+app)
+	return err
+}
+
+// AppStop stops a running app (SIGTERM, then the pod systemd's stop timeout).
+func (r *Rkt) AppStop(ctx context.Context, uuid, app string) error {
+	_, err := r.Run(ctx, "app", "stop", uuid, "--app="+app)
+	return err
+}
+
+// AppRemove removes an app from a pod; an app already gone is fine.
+func (r *Rkt) AppRemove(ctx context.Context, uuid, app string) error {
+	_, err := r.Run(ctx, "app", "rm", uuid, "--app="+app)
+	var rerr *Error
+	if errors.As(err, &rerr) && (strings.Contains(rerr.Stderr, "cannot find app") || strings.Contains(rerr.Stderr, "isn't currently running") || strings.Contains(rerr.Stderr, "not found")) {
+		return nil
+	}
+	return err
+}
+
+// Enter runs a command in an app's namespaces and returns its output and
+// exit code. It ends with ctx; the error is ctx's error then.
+func (r *Rkt) Enter(ctx context.Context, uuid, app string, command []string) (stdout, stderr []byte, exitCode int, err error) {
+	args := append([]string{"enter", "--app=" + app, uuid}, command...)
+	cmd := r.Command(ctx, args...)
+	// The command runs in its own process group: when ctx ends the whole
+	// group is killed (rkt enter's child too), and the call does not wait
+	// for pipes a straggler might hold.
+	cmd.SysProcAttr.Setpgid = true
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 2 * time.Second
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	runErr := cmd.Run()
+	if ctx.Err() != nil {
+		return out.Bytes(), errOut.Bytes(), -1, ctx.Err()
+	}
+	var exitErr *exec.ExitError
+	if errors.As(runErr, &exitErr) {
+		return out.Bytes(), errOut.Bytes(), exitErr.ExitCode(), nil
+	}
+	if runErr != nil {
+		return nil, nil, -1, runErr
+	}
+	return out.Bytes(), errOut.Bytes(), 0, nil
+}

@@ -1,0 +1,86 @@
+package rktlet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// appCgroups finds and kills an app's processes through its cgroup: the pod
+// unit's cgroup (from systemd), then nspawn's payload, then the app's unit
+// inside the pod's systemd.
+type appCgroups struct {
+	systemd systemdClient
+}
+
+// cgroup2Root is where the unified hierarchy is mounted: /sys/fs/cgroup on
+// a unified host, /sys/fs/cgroup/unified on a hybrid one.
+func cgroup2Root() (string, error) {
+	for _, p := range []string{"/sys/fs/cgroup", "/sys/fs/cgroup/unified"} {
+		var st unix.Statfs_t
+		if err := unix.Statfs(p, &st); err == nil && st.Type == unix.CGROUP2_SUPER_MAGIC {
+			return p, nil
+		}
+	}
+	return "", errors.New("no cgroup2 hierarchy mounted")
+}
+
+func (a *appCgroups) path(ctx context.Context, unit, app string) (string, error) {
+	st, err := a.systemd.State(ctx, unit)
+	if err != nil {
+		return "", err
+	}
+	if st.ControlGroup == "" {
+		return "", fmt.Errorf("pod unit %s has no cgroup (not running)", unit)
+	}
+	root, err := cgroup2Root()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(root, st.ControlGroup, "payload", "system.slice", app+".service"), nil
+}
+
+// Kill sends SIGKILL to every process of the app.
+func (a *appCgroups) Kill(ctx context.Context, unit, app string) error {
+	dir, err := a.path(ctx, unit, app)
+	if err != nil {
+		return err
+	}
+	// cgroup.kill (Linux 5.14) kills the whole tree at once, also processes
+	// forked meanwhile.
+	if err := os.WriteFile(filepath.Join(dir, "cgroup.kill"), []byte("1"), 0); err == nil {
+		return nil
+	} else if errors.Is(err, os.ErrNotExist) {
+		if _, statErr := os.Stat(dir); statErr != nil {
+			return nil // the app's cgroup is gone: nothing runs
+		}
+	}
+	for i := 0; i < 10; i++ {
+		b, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		pids := strings.Fields(string(b))
+		if len(pids) == 0 {
+			return nil
+		}
+		for _, p := range pids {
+			if pid, err := strconv.Atoi(p); err == nil {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return nil
+}

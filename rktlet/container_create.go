@@ -1,0 +1,144 @@
+package rktlet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/rktlet/rktlet/cli"
+	"google.golang.org/protobuf/encoding/protojson"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// CreateContainer adds the container to its pod as an rkt app.
+func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateContainerRequest) (*runtimeapi.CreateContainerResponse, error) {
+	if err := s.requireRecovered(); err != nil {
+		return nil, err
+	}
+	cfg := req.GetConfig()
+	if cfg == nil || cfg.GetMetadata() == nil {
+		return nil, fmt.Errorf("config.metadata is missing: %w", ErrInvalidArgument)
+	}
+	if cfg.GetMetadata().GetName() == "" {
+		return nil, fmt.Errorf("config.metadata.name is empty: %w", ErrInvalidArgument)
+	}
+	if cfg.GetImage().GetImage() == "" {
+		return nil, fmt.Errorf("config.image.image is empty: %w", ErrInvalidArgument)
+	}
+	sb, err := s.sandboxes.get(req.GetPodSandboxId())
+	if err != nil {
+		return nil, err
+	}
+	if sb.state != runtimeapi.PodSandboxState_SANDBOX_READY {
+		return nil, fmt.Errorf("pod sandbox %s is not ready: %w", sb.ID, ErrFailedPrecondition)
+	}
+	for _, other := range s.containers.inSandbox(sb.ID) {
+		md := other.config.GetMetadata()
+		if md.GetName() == cfg.GetMetadata().GetName() && md.GetAttempt() == cfg.GetMetadata().GetAttempt() {
+			return nil, fmt.Errorf("container %q (attempt %d) already exists in pod %s as %s: %w", md.GetName(), md.GetAttempt(), sb.ID, other.ID, ErrAlreadyExists)
+		}
+	}
+	img, err := s.images.Get(cfg.GetImage().GetImage())
+	if errors.Is(err, ErrNotFound) {
+		return nil, fmt.Errorf("image %q is not pulled: %w", cfg.GetImage().GetImage(), ErrNotFound)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(img.ACIs) == 0 {
+		return nil, fmt.Errorf("image %s has no rkt image: %w", img.ID, ErrFailedPrecondition)
+	}
+	opts, err := appAddOptions(cfg, img.Entrypoint, img.Cmd)
+	if err != nil {
+		return nil, err
+	}
+
+	id, err := newID()
+	if err != nil {
+		return nil, err
+	}
+	unlockSandbox := s.sandboxes.lock(sb.ID)
+	defer unlockSandbox()
+	raw, err := protojson.Marshal(cfg)
+	if err != nil {
+		return nil, err
+	}
+	c := &container{
+		containerRecord: containerRecord{
+			ID: id, SandboxID: sb.ID, App: appName(id), ACI: img.ACIs[0], ImageID: img.ID,
+			Config: raw, CreatedAt: time.Now().UnixNano(), Phase: phaseCreating,
+		},
+		config: cfg,
+	}
+	if err := s.containers.save(c); err != nil {
+		return nil, err
+	}
+	opts.Name = c.App
+	if err := s.rktApps.AppAdd(ctx, sb.RktUUID, c.ACI, opts); err != nil {
+		_ = s.rktApps.AppRemove(context.WithoutCancel(ctx), sb.RktUUID, c.App)
+		_ = s.containers.delete(id)
+		return nil, fmt.Errorf("adding container %q to pod %s: %w", cfg.GetMetadata().GetName(), sb.ID, err)
+	}
+	created := *c
+	created.Phase = phaseCreated
+	if err := s.containers.save(&created); err != nil {
+		return nil, err
+	}
+	return &runtimeapi.CreateContainerResponse{ContainerId: id}, nil
+}
+
+// appAddOptions turns a container config into rkt app flags. Command
+// replaces the image's entrypoint and args its cmd, as Docker and the
+// kubelet's other runtimes do.
+func appAddOptions(cfg *runtimeapi.ContainerConfig, entrypoint, cmd []string) (cli.AppAddOptions, error) {
+	var o cli.AppAddOptions
+	switch {
+	case len(cfg.GetCommand()) > 0:
+		o.Exec = append(append([]string{}, cfg.GetCommand()...), cfg.GetArgs()...)
+	case len(cfg.GetArgs()) > 0:
+		o.Exec = append(append([]string{}, entrypoint...), cfg.GetArgs()...)
+	}
+	for _, kv := range cfg.GetEnvs() {
+		if kv.GetKey() == "" {
+			return o, fmt.Errorf("config.envs: an entry has an empty key: %w", ErrInvalidArgument)
+		}
+		o.Env = append(o.Env, kv.GetKey()+"="+string(kv.GetValue()))
+	}
+	o.WorkingDir = cfg.GetWorkingDir()
+	sc := cfg.GetLinux().GetSecurityContext()
+	if u := sc.GetRunAsUser(); u != nil {
+		o.User = strconv.FormatInt(u.GetValue(), 10)
+	} else if sc.GetRunAsUsername() != "" {
+		o.User = sc.GetRunAsUsername()
+	}
+	if g := sc.GetRunAsGroup(); g != nil {
+		o.Group = strconv.FormatInt(g.GetValue(), 10)
+	}
+	o.ReadOnlyRootfs = sc.GetReadonlyRootfs()
+	for i, m := range cfg.GetMounts() {
+		if m.GetContainerPath() == "" || !filepath.IsAbs(m.GetContainerPath()) {
+			return o, fmt.Errorf("config.mounts[%d].container_path %q is not an absolute path: %w", i, m.GetContainerPath(), ErrInvalidArgument)
+		}
+		host := m.GetHostPath()
+		if host == "" || !filepath.IsAbs(host) {
+			return o, fmt.Errorf("config.mounts[%d].host_path %q is not an absolute path: %w", i, host, ErrInvalidArgument)
+		}
+		// As the kubelet's other runtimes do, a missing host path becomes a
+		// directory; a symlink is followed.
+		if _, err := os.Stat(host); errors.Is(err, os.ErrNotExist) {
+			if err := os.MkdirAll(host, 0o755); err != nil {
+				return o, fmt.Errorf("config.mounts[%d]: creating host path %s: %w", i, host, err)
+			}
+		}
+		if resolved, err := filepath.EvalSymlinks(host); err == nil {
+			host = resolved
+		}
+		o.Mounts = append(o.Mounts, fmt.Sprintf("name=vol%d,kind=host,source=%s,target=%s,readOnly=%t",
+			i, host, m.GetContainerPath(), m.GetReadonly()))
+	}
+	return o, nil
+}

@@ -1,0 +1,55 @@
+package rktlet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// maxExecOutput is the CRI's cap on ExecSync output per stream.
+const maxExecOutput = 16 << 20
+
+// ExecSync runs a command in a running container with `rkt enter`, with
+// stdout and stderr apart and the timeout honoured: the command is killed
+// when it runs out and the call fails with DeadlineExceeded.
+func (s *Service) ExecSync(ctx context.Context, req *runtimeapi.ExecSyncRequest) (*runtimeapi.ExecSyncResponse, error) {
+	if err := s.requireRecovered(); err != nil {
+		return nil, err
+	}
+	if len(req.GetCmd()) == 0 {
+		return nil, fmt.Errorf("cmd is empty: %w", ErrInvalidArgument)
+	}
+	c, err := s.containers.get(req.GetContainerId())
+	if err != nil {
+		return nil, err
+	}
+	sb, err := s.sandboxes.get(c.SandboxID)
+	if err != nil {
+		return nil, err
+	}
+	if st := s.readAppState(c, sb); st.state != runtimeapi.ContainerState_CONTAINER_RUNNING {
+		return nil, fmt.Errorf("container %s is %s, not running: %w", c.ID, st.state, ErrFailedPrecondition)
+	}
+	if req.GetTimeout() > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Duration(req.GetTimeout())*time.Second)
+		defer cancel()
+	}
+	stdout, stderr, code, err := s.rktApps.Enter(ctx, sb.RktUUID, c.App, req.GetCmd())
+	if errors.Is(err, context.DeadlineExceeded) {
+		return nil, fmt.Errorf("command %q in container %s timed out after %ds: %w", req.GetCmd(), c.ID, req.GetTimeout(), context.DeadlineExceeded)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("exec in container %s: %w", c.ID, err)
+	}
+	if len(stdout) > maxExecOutput {
+		stdout = stdout[:maxExecOutput]
+	}
+	if len(stderr) > maxExecOutput {
+		stderr = stderr[:maxExecOutput]
+	}
+	return &runtimeapi.ExecSyncResponse{Stdout: stdout, Stderr: stderr, ExitCode: int32(code)}, nil
+}

@@ -1,0 +1,47 @@
+package rktlet
+
+import (
+	"context"
+	"strings"
+
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// ListContainers answers from the records and stage1's status files: no
+// process is spawned.
+func (s *Service) ListContainers(ctx context.Context, req *runtimeapi.ListContainersRequest) (*runtimeapi.ListContainersResponse, error) {
+	if err := s.requireRecovered(); err != nil {
+		return nil, err
+	}
+	f := req.GetFilter()
+	resp := &runtimeapi.ListContainersResponse{}
+	for _, c := range s.containers.list() {
+		if f.GetId() != "" && !strings.HasPrefix(c.ID, f.GetId()) {
+			continue
+		}
+		if f.GetPodSandboxId() != "" && !strings.HasPrefix(c.SandboxID, f.GetPodSandboxId()) {
+			continue
+		}
+		if !matchLabels(c.config.GetLabels(), f.GetLabelSelector()) {
+			continue
+		}
+		sb, _ := s.sandboxes.get(c.SandboxID)
+		st := s.readAppState(c, sb)
+		if f.GetState() != nil && f.GetState().GetState() != st.state {
+			continue
+		}
+		resp.Containers = append(resp.Containers, &runtimeapi.Container{
+			Id:           c.ID,
+			PodSandboxId: c.SandboxID,
+			Metadata:     c.config.GetMetadata(),
+			Image:        &runtimeapi.ImageSpec{Image: c.config.GetImage().GetImage()},
+			ImageRef:     c.ImageID,
+			ImageId:      c.ImageID,
+			State:        st.state,
+			CreatedAt:    c.CreatedAt,
+			Labels:       c.config.GetLabels(),
+			Annotations:  c.config.GetAnnotations(),
+		})
+	}
+	return resp, nil
+}

@@ -1,0 +1,43 @@
+package rktlet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// RemoveContainer stops a container if it runs and removes its rkt app and
+// record. Removing an unknown container is not an error.
+func (s *Service) RemoveContainer(ctx context.Context, req *runtimeapi.RemoveContainerRequest) (*runtimeapi.RemoveContainerResponse, error) {
+	if err := s.requireRecovered(); err != nil {
+		return nil, err
+	}
+	c, err := s.containers.get(req.GetContainerId())
+	if errors.Is(err, ErrNotFound) {
+		return &runtimeapi.RemoveContainerResponse{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	unlock := s.containers.lock(c.ID)
+	defer unlock()
+	if err := s.removeContainer(ctx, c); err != nil {
+		return nil, err
+	}
+	return &runtimeapi.RemoveContainerResponse{}, nil
+}
+
+func (s *Service) removeContainer(ctx context.Context, c *container) error {
+	if err := s.stopContainer(ctx, c, 0); err != nil {
+		return err
+	}
+	if sb, err := s.sandboxes.get(c.SandboxID); err == nil && sb.state == runtimeapi.PodSandboxState_SANDBOX_READY {
+		if err := s.rktApps.AppRemove(ctx, sb.RktUUID, c.App); err != nil {
+			return fmt.Errorf("removing container %s: %w", c.ID, err)
+		}
+	}
+	// In a stopped pod the app goes with the pod's `rkt rm`.
+	return s.containers.delete(c.ID)
+}
