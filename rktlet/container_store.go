@@ -203,6 +203,18 @@ func (s *Service) appStatusDir(uuid string) (string, error) {
 	return "", fmt.Errorf("rkt pod %s not found", uuid)
 }
 
+// supervisorReady tells whether the pod's stage1 accepts apps: its
+// supervisor-ready unit has linked rkt/supervisor-status to "ready", which
+// can come a moment after nspawn said the pod is up.
+func (s *Service) supervisorReady(uuid string) bool {
+	dir, err := s.appStatusDir(uuid)
+	if err != nil {
+		return false
+	}
+	target, err := os.Readlink(filepath.Join(filepath.Dir(dir), "supervisor-status"))
+	return err == nil && target == "ready"
+}
+
 // readAppState derives a container's state from stage1's files and, for a
 // started app whose pod is no longer running, from the pod's state.
 func (s *Service) readAppState(c *container, sb *sandbox) appState {

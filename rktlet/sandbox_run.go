@@ -152,6 +152,14 @@ func (s *Service) startSandbox(ctx context.Context, sb *sandbox) error {
 		return fmt.Errorf("pod %s started but rkt wrote no pod UUID: %w", sb.Unit, err)
 	}
 	sb.RktUUID = strings.TrimSpace(string(uuid))
+	// Ready for the kubelet means ready for containers.
+	for !s.supervisorReady(sb.RktUUID) {
+		select {
+		case <-startCtx.Done():
+			return fmt.Errorf("pod %s started but its stage1 supervisor never became ready: %w", sb.Unit, startCtx.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 	sb.Phase = phaseCreated
 	sb.state = runtimeapi.PodSandboxState_SANDBOX_READY
 	return s.sandboxes.save(sb)
