@@ -40,6 +40,9 @@ IMAGES=(
 	"$CRI/test-image-user-username-group:latest user-username-group"
 	"$CRI/test-image-predefined-group:latest predefined-group"
 	"$CRI/hostnet-nginx-amd64:latest hostnet-nginx"
+	# An OCI image index (linux/amd64 is test-1, linux/arm64 test-2): rkt's
+	# docker2aci cannot read one, rktlet picks the platform manifest itself.
+	"rktlet-testbed/multiarch:oci multiarch"
 )
 
 inputs_hash() {
@@ -184,16 +187,35 @@ build() {
 	with_files busybox predefined-files "$w/predefined"
 	variant predefined-files predefined-group --config.user 1000
 
+	oci_index multiarch test-1 test-2
+
 	umoci gc --layout "$LAYOUT"
 	rm -rf "$w"
 	inputs_hash >"$OUT/stamp"
+}
+
+# oci_index NAME AMD64-TAG ARM64-TAG adds an image index NAME to the layout
+# whose linux/amd64 and linux/arm64 entries are the two tags' manifests.
+oci_index() {
+	local name=$1 amd64 arm64 index digest size
+	amd64=$(jq -c --arg t "$2" '.manifests[] | select(.annotations["org.opencontainers.image.ref.name"] == $t) | del(.annotations) + {platform: {architecture: "amd64", os: "linux"}}' "$LAYOUT/index.json")
+	arm64=$(jq -c --arg t "$3" '.manifests[] | select(.annotations["org.opencontainers.image.ref.name"] == $t) | del(.annotations) + {platform: {architecture: "arm64", os: "linux"}}' "$LAYOUT/index.json")
+	index=$(jq -cn --argjson a "$amd64" --argjson b "$arm64" \
+		'{schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json", manifests: [$a, $b]}')
+	digest=$(printf '%s' "$index" | sha256sum | cut -d' ' -f1)
+	size=$(printf '%s' "$index" | wc -c)
+	printf '%s' "$index" >"$LAYOUT/blobs/sha256/$digest"
+	jq --arg d "sha256:$digest" --argjson s "$size" --arg n "$name" \
+		'.manifests += [{mediaType: "application/vnd.oci.image.index.v1+json", digest: $d, size: $s, annotations: {"org.opencontainers.image.ref.name": $n}}]' \
+		"$LAYOUT/index.json" >"$LAYOUT/index.json.new"
+	mv "$LAYOUT/index.json.new" "$LAYOUT/index.json"
 }
 
 push() {
 	local entry name tag
 	for entry in "${IMAGES[@]}"; do
 		read -r name tag <<<"$entry"
-		skopeo copy --quiet --dest-tls-verify=false "oci:$LAYOUT:$tag" "docker://$REGISTRY/$name"
+		skopeo copy --quiet --multi-arch all --dest-tls-verify=false "oci:$LAYOUT:$tag" "docker://$REGISTRY/$name"
 	done
 	# The registry with auth holds one image of its own (no other registry
 	# has it), so a pull with credentials has to fetch it.

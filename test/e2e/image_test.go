@@ -313,3 +313,49 @@ func processesMentioning(words ...string) []string {
 	_ = syscall.Getpid
 	return pids
 }
+
+func TestPullOCIImageIndex(t *testing.T) {
+	socket := env(t, "RKTLET_SOCKET")
+	const ref = "registry.k8s.io/rktlet-testbed/multiarch:oci"
+	// Neither the index nor its amd64 image stored: rkt has to fetch.
+	_, _ = crictl(t, socket, "rmi", ref)
+	_, _ = crictl(t, socket, "rmi", "gcr.io/k8s-staging-cri-tools/test-image-1:latest")
+	if _, err := crictl(t, socket, "pull", ref); err != nil {
+		t.Fatalf("pulling an OCI image index: %v", err)
+	}
+	img, err := inspecti(t, socket, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The linux/amd64 entry of the index is test-image-1.
+	amd64, err := inspectAfterPull(t, socket, "gcr.io/k8s-staging-cri-tools/test-image-1:latest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if img.Status.ID != amd64.Status.ID {
+		t.Fatalf("the index resolved to %s, want the linux/amd64 image %s", img.Status.ID, amd64.Status.ID)
+	}
+	// The repo digest is the index's, as the registry serves it.
+	req, _ := http.NewRequest(http.MethodHead, "http://"+env(t, "TESTBED_REGISTRY")+"/v2/rktlet-testbed/multiarch/manifests/oci", nil)
+	req.Header.Set("Accept", "application/vnd.oci.image.index.v1+json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	want := "registry.k8s.io/rktlet-testbed/multiarch@" + resp.Header.Get("Docker-Content-Digest")
+	if len(img.Status.RepoDigests) != 1 || img.Status.RepoDigests[0] != want {
+		t.Fatalf("repo digests %v, want [%s]", img.Status.RepoDigests, want)
+	}
+	if _, err := crictl(t, socket, "rmi", ref); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func inspectAfterPull(t *testing.T, socket, ref string) (inspectImage, error) {
+	t.Helper()
+	if _, err := crictl(t, socket, "pull", ref); err != nil {
+		return inspectImage{}, err
+	}
+	return inspecti(t, socket, ref)
+}
