@@ -91,6 +91,12 @@ func validateSandboxConfig(cfg *runtimeapi.PodSandboxConfig) error {
 		}
 	}
 	ns := cfg.GetLinux().GetSecurityContext().GetNamespaceOptions()
+	if err := validateSysctls(cfg.GetLinux().GetSysctls(), ns.GetNetwork() == runtimeapi.NamespaceMode_NODE); err != nil {
+		return err
+	}
+	if ns.GetIpc() == runtimeapi.NamespaceMode_NODE {
+		return fmt.Errorf("config.linux.security_context.namespace_options.ipc NODE: rkt's stage1 (systemd-nspawn) always gives a pod its own IPC namespace: %w", ErrInvalidArgument)
+	}
 	if ns.GetPid() == runtimeapi.NamespaceMode_NODE {
 		return fmt.Errorf("config.linux.security_context.namespace_options.pid NODE: rkt's stage1 (systemd-nspawn) always gives a pod its own PID namespace: %w", ErrInvalidArgument)
 	}
@@ -158,6 +164,19 @@ func (s *Service) startSandbox(ctx context.Context, sb *sandbox) error {
 		case <-startCtx.Done():
 			return fmt.Errorf("pod %s started but its stage1 supervisor never became ready: %w", sb.Unit, startCtx.Err())
 		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	if sysctls := cfg.GetLinux().GetSysctls(); len(sysctls) > 0 {
+		st, err := s.systemd.State(ctx, sb.Unit)
+		if err != nil {
+			return err
+		}
+		leader, err := podLeader(st.MainPID)
+		if err != nil {
+			return fmt.Errorf("setting the sysctls of pod %s: %w", sb.Unit, err)
+		}
+		if err := applySysctls(leader, sysctls); err != nil {
+			return fmt.Errorf("setting the sysctls of pod %s: %w", sb.Unit, err)
 		}
 	}
 	sb.Phase = phaseCreated
