@@ -78,7 +78,12 @@ done
 ok "app output in the pod journal (journalctl -M rkt-$uuid)"
 
 rkt app stop "$uuid" --app=smoke 2>/dev/null || fail "app stop"
-state=$(rkt app status "$uuid" --app=smoke 2>/dev/null | sed -n 's/^state=//p')
+# stage1's reaper records the exit a moment after the stop job ends.
+for _ in $(seq 1 50); do
+	state=$(rkt app status "$uuid" --app=smoke 2>/dev/null | sed -n 's/^state=//p')
+	[ "$state" = exited ] && break
+	sleep 0.1
+done
 [ "$state" = exited ] || fail "app state after stop $state, want exited"
 ok "app stopped"
 rkt app rm "$uuid" --app=smoke 2>/dev/null || fail "app rm"
