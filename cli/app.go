@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"os/exec"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -19,6 +20,8 @@ type AppAddOptions struct {
 	WorkingDir string
 	User       string
 	Group      string
+	// SupplementaryGIDs are the process's groups besides Group.
+	SupplementaryGIDs []int64
 	// Mounts are --mnt-volume values.
 	Mounts         []string
 	ReadOnlyRootfs bool
@@ -38,6 +41,13 @@ func (r *Rkt) AppAdd(ctx context.Context, uuid, image string, o AppAddOptions) e
 	}
 	if o.Group != "" {
 		args = append(args, "--group="+o.Group)
+	}
+	if len(o.SupplementaryGIDs) > 0 {
+		gids := make([]string, len(o.SupplementaryGIDs))
+		for i, g := range o.SupplementaryGIDs {
+			gids[i] = strconv.FormatInt(g, 10)
+		}
+		args = append(args, "--supplementary-gids="+strings.Join(gids, ","))
 	}
 	for _, m := range o.Mounts {
 		args = append(args, "--mnt-volume="+m)

@@ -56,6 +56,17 @@ func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateCon
 	if err != nil {
 		return nil, err
 	}
+	accts, err := s.accounts.get(img.ACIs[0])
+	if err != nil {
+		return nil, err
+	}
+	ident, err := resolveIdentity(cfg.GetLinux().GetSecurityContext(), img.User, accts)
+	if err != nil {
+		return nil, err
+	}
+	opts.User = strconv.FormatInt(ident.UID, 10)
+	opts.Group = strconv.FormatInt(ident.GID, 10)
+	opts.SupplementaryGIDs = ident.Groups[1:]
 
 	id, err := newID()
 	if err != nil {
@@ -71,6 +82,7 @@ func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateCon
 		containerRecord: containerRecord{
 			ID: id, SandboxID: sb.ID, App: appName(id), ACI: img.ACIs[0], ImageID: img.ID,
 			Config: raw, CreatedAt: time.Now().UnixNano(), Phase: phaseCreating,
+			User: ident,
 		},
 		config: cfg,
 	}
@@ -110,14 +122,6 @@ func appAddOptions(cfg *runtimeapi.ContainerConfig, entrypoint, cmd []string) (c
 	}
 	o.WorkingDir = cfg.GetWorkingDir()
 	sc := cfg.GetLinux().GetSecurityContext()
-	if u := sc.GetRunAsUser(); u != nil {
-		o.User = strconv.FormatInt(u.GetValue(), 10)
-	} else if sc.GetRunAsUsername() != "" {
-		o.User = sc.GetRunAsUsername()
-	}
-	if g := sc.GetRunAsGroup(); g != nil {
-		o.Group = strconv.FormatInt(g.GetValue(), 10)
-	}
 	o.ReadOnlyRootfs = sc.GetReadonlyRootfs()
 	for i, m := range cfg.GetMounts() {
 		if m.GetContainerPath() == "" || !filepath.IsAbs(m.GetContainerPath()) {

@@ -37,6 +37,9 @@ func (s *Service) ContainerStatus(ctx context.Context, req *runtimeapi.Container
 		Labels:      cfg.GetLabels(),
 		Annotations: cfg.GetAnnotations(),
 		Mounts:      cfg.GetMounts(),
+		User: &runtimeapi.ContainerUser{Linux: &runtimeapi.LinuxContainerUser{
+			Uid: c.User.UID, Gid: c.User.GID, SupplementalGroups: c.User.Groups,
+		}},
 	}
 	if sb != nil && cfg.GetLogPath() != "" {
 		status.LogPath = filepath.Join(sb.config.GetLogDirectory(), cfg.GetLogPath())

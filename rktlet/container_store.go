@@ -43,6 +43,7 @@ type containerRecord struct {
 	Config    json.RawMessage `json:"config"`
 	CreatedAt int64           `json:"createdAt"`
 	Phase     sandboxPhase    `json:"phase"`
+	User      identity        `json:"user"`
 }
 
 type container struct {

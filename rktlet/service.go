@@ -81,6 +81,7 @@ type Service struct {
 	containers *containerStore
 	rktApps    rktApps
 	appCgroups *appCgroups
+	accounts   *accountsCache
 	recovered  atomic.Bool
 }
 
@@ -98,6 +99,7 @@ func NewService(cfg config.Config, log *slog.Logger, sd systemdClient, rkt rktRu
 		rktPods:    rkt,
 		sandboxes:  newSandboxStore(cfg.StateDir),
 		containers: newContainerStore(cfg.StateDir),
+		accounts:   newAccountsCache(cfg.RktDataDir),
 		appCgroups: &appCgroups{systemd: sd},
 		network:    network,
 		images:     images,

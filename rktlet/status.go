@@ -43,7 +43,9 @@ func (s *Service) Status(ctx context.Context, req *runtimeapi.StatusRequest) (*r
 			Name:     "",
 			Features: &runtimeapi.RuntimeHandlerFeatures{},
 		}},
-		Features: &runtimeapi.RuntimeFeatures{},
+		// Supplementary groups follow SupplementalGroupsPolicy and are
+		// reported in ContainerStatus.User.
+		Features: &runtimeapi.RuntimeFeatures{SupplementalGroupsPolicy: true},
 	}
 	if req.GetVerbose() {
 		cfg, err := json.Marshal(s.config)
