@@ -6,13 +6,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/rktlet/rktlet/internal/atomicfile"
 	"google.golang.org/protobuf/encoding/protojson"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -51,82 +48,17 @@ type container struct {
 	config *runtimeapi.ContainerConfig
 }
 
-type containerStore struct {
-	dir string
+func (c *container) key() string    { return c.ID }
+func (c *container) created() int64 { return c.CreatedAt }
+func (c *container) persisted() any { return c.containerRecord }
 
-	mu         sync.RWMutex
-	containers map[string]*container
-	locks      sync.Map
+// containerStore holds every container rktlet knows, keyed by ID.
+type containerStore struct {
+	*recordStore[*container]
 }
 
 func newContainerStore(stateDir string) *containerStore {
-	return &containerStore{dir: filepath.Join(stateDir, "containers"), containers: map[string]*container{}}
-}
-
-func (s *containerStore) lock(id string) func() {
-	m, _ := s.locks.LoadOrStore(id, &sync.Mutex{})
-	mu := m.(*sync.Mutex)
-	mu.Lock()
-	return mu.Unlock
-}
-
-func (s *containerStore) save(c *container) error {
-	b, err := json.MarshalIndent(c.containerRecord, "", "\t")
-	if err != nil {
-		return err
-	}
-	if err := atomicfile.WriteFile(filepath.Join(s.dir, c.ID+".json"), b, 0o600); err != nil {
-		return fmt.Errorf("writing the state of container %s: %w", c.ID, err)
-	}
-	s.mu.Lock()
-	s.containers[c.ID] = c
-	s.mu.Unlock()
-	return nil
-}
-
-func (s *containerStore) delete(id string) error {
-	if err := os.Remove(filepath.Join(s.dir, id+".json")); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("removing the state of container %s: %w", id, err)
-	}
-	s.mu.Lock()
-	delete(s.containers, id)
-	s.mu.Unlock()
-	return nil
-}
-
-func (s *containerStore) get(idOrPrefix string) (*container, error) {
-	if idOrPrefix == "" {
-		return nil, fmt.Errorf("container ID is empty: %w", ErrInvalidArgument)
-	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if c, ok := s.containers[idOrPrefix]; ok {
-		return c, nil
-	}
-	var found *container
-	for id, c := range s.containers {
-		if strings.HasPrefix(id, idOrPrefix) {
-			if found != nil {
-				return nil, fmt.Errorf("container ID prefix %q is ambiguous: %w", idOrPrefix, ErrInvalidArgument)
-			}
-			found = c
-		}
-	}
-	if found == nil {
-		return nil, fmt.Errorf("container %q: %w", idOrPrefix, ErrNotFound)
-	}
-	return found, nil
-}
-
-func (s *containerStore) list() []*container {
-	s.mu.RLock()
-	out := make([]*container, 0, len(s.containers))
-	for _, c := range s.containers {
-		out = append(out, c)
-	}
-	s.mu.RUnlock()
-	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt < out[j].CreatedAt })
-	return out
+	return &containerStore{newRecordStore[*container](filepath.Join(stateDir, "containers"), "container")}
 }
 
 func (s *containerStore) inSandbox(sandboxID string) []*container {
@@ -139,35 +71,19 @@ func (s *containerStore) inSandbox(sandboxID string) []*container {
 	return out
 }
 
-// load reads every record on disk into memory.
+// load reads every record on disk.
 func (s *containerStore) load() ([]*container, error) {
-	entries, err := os.ReadDir(s.dir)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	var out []*container
-	for _, e := range entries {
-		if !strings.HasSuffix(e.Name(), ".json") || strings.HasPrefix(e.Name(), ".") {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(s.dir, e.Name()))
-		if err != nil {
-			return nil, err
-		}
+	return s.readAll(func(_ string, b []byte) (*container, error) {
 		c := &container{}
 		if err := json.Unmarshal(b, &c.containerRecord); err != nil {
-			return nil, fmt.Errorf("container state %s: %w", e.Name(), err)
+			return nil, err
 		}
 		c.config = &runtimeapi.ContainerConfig{}
 		if err := protojson.Unmarshal(c.Config, c.config); err != nil {
-			return nil, fmt.Errorf("container state %s: config: %w", e.Name(), err)
+			return nil, fmt.Errorf("config: %w", err)
 		}
-		out = append(out, c)
-	}
-	return out, nil
+		return c, nil
+	})
 }
 
 // appState is what stage1's files say of an app.

@@ -38,9 +38,7 @@ func (s *Service) Recover(ctx context.Context) error {
 			return fmt.Errorf("reading the unit of sandbox %s: %w", sb.ID, err)
 		}
 		sb.state = sandboxStateOf(sb, st.ActiveState)
-		s.sandboxes.mu.Lock()
-		s.sandboxes.sandboxes[sb.ID] = sb
-		s.sandboxes.mu.Unlock()
+		s.sandboxes.publish(sb)
 	}
 	units, err := s.systemd.ListUnits(ctx, unitPrefix+"*")
 	if err != nil {
@@ -70,9 +68,7 @@ func (s *Service) Recover(ctx context.Context) error {
 			_ = s.containers.delete(c.ID)
 			continue
 		}
-		s.containers.mu.Lock()
-		s.containers.containers[c.ID] = c
-		s.containers.mu.Unlock()
+		s.containers.publish(c)
 	}
 	s.log.Info("recovered pod sandboxes", "count", len(s.sandboxes.list()), "containers", len(s.containers.list()))
 	s.recovered.Store(true)
@@ -134,18 +130,15 @@ func (s *Service) refresh(ctx context.Context, id string) {
 		s.log.Warn("reading a pod unit's state", "unit", sb.Unit, "error", err)
 		return
 	}
-	// Re-read under the store lock: a Run or Stop may have replaced it.
-	s.sandboxes.mu.Lock()
-	defer s.sandboxes.mu.Unlock()
-	cur, ok := s.sandboxes.sandboxes[id]
-	if !ok {
-		return
-	}
-	state := sandboxStateOf(cur, st.ActiveState)
-	if state != cur.state {
+	// Applied to the item as it is now: a Run or Stop may have replaced it.
+	s.sandboxes.update(id, func(cur *sandbox) *sandbox {
+		state := sandboxStateOf(cur, st.ActiveState)
+		if state == cur.state {
+			return cur
+		}
 		s.log.Info("pod sandbox state changed", "id", id, "unit", cur.Unit, "activeState", st.ActiveState, "result", st.Result, "state", state.String())
 		updated := *cur
 		updated.state = state
-		s.sandboxes.sandboxes[id] = &updated
-	}
+		return &updated
+	})
 }

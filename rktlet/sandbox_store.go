@@ -2,16 +2,10 @@ package rktlet
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
-	"sort"
-	"strings"
-	"sync"
 	"time"
 
-	"github.com/rktlet/rktlet/internal/atomicfile"
 	"google.golang.org/protobuf/encoding/protojson"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -63,98 +57,22 @@ type sandbox struct {
 
 func (sb *sandbox) metadata() *runtimeapi.PodSandboxMetadata { return sb.config.GetMetadata() }
 
+func (sb *sandbox) key() string    { return sb.ID }
+func (sb *sandbox) created() int64 { return sb.CreatedAt }
+func (sb *sandbox) persisted() any { return sb.sandboxRecord }
+
 // sandboxStore holds every sandbox rktlet knows, keyed by ID.
 type sandboxStore struct {
-	dir string
-
-	mu        sync.RWMutex
-	sandboxes map[string]*sandbox
-	// locks serialize Run/Stop/Remove of one sandbox.
-	locks sync.Map
+	*recordStore[*sandbox]
 }
 
 func newSandboxStore(stateDir string) *sandboxStore {
-	return &sandboxStore{dir: filepath.Join(stateDir, "sandboxes"), sandboxes: map[string]*sandbox{}}
-}
-
-// lock takes the operation lock of one sandbox ID.
-func (s *sandboxStore) lock(id string) func() {
-	m, _ := s.locks.LoadOrStore(id, &sync.Mutex{})
-	mu := m.(*sync.Mutex)
-	mu.Lock()
-	return mu.Unlock
-}
-
-func (s *sandboxStore) path(id string) string { return filepath.Join(s.dir, id+".json") }
-
-// save persists a sandbox's record and publishes it in memory.
-func (s *sandboxStore) save(sb *sandbox) error {
-	b, err := json.MarshalIndent(sb.sandboxRecord, "", "\t")
-	if err != nil {
-		return err
-	}
-	if err := atomicfile.WriteFile(s.path(sb.ID), b, 0o600); err != nil {
-		return fmt.Errorf("writing the state of sandbox %s: %w", sb.ID, err)
-	}
-	s.mu.Lock()
-	s.sandboxes[sb.ID] = sb
-	s.mu.Unlock()
-	return nil
-}
-
-// setState changes the in-memory state of a sandbox.
-func (s *sandboxStore) setState(id string, state runtimeapi.PodSandboxState) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if sb, ok := s.sandboxes[id]; ok {
-		copy := *sb
-		copy.state = state
-		s.sandboxes[id] = &copy
-	}
-}
-
-// delete forgets a sandbox, on disk and in memory.
-func (s *sandboxStore) delete(id string) error {
-	if err := os.Remove(s.path(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("removing the state of sandbox %s: %w", id, err)
-	}
-	s.mu.Lock()
-	delete(s.sandboxes, id)
-	s.mu.Unlock()
-	return nil
-}
-
-// get returns a sandbox by full ID or unique ID prefix. Sandboxes are
-// replaced, never changed in place, so the caller may read it freely.
-func (s *sandboxStore) get(idOrPrefix string) (*sandbox, error) {
-	if idOrPrefix == "" {
-		return nil, fmt.Errorf("pod sandbox ID is empty: %w", ErrInvalidArgument)
-	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if sb, ok := s.sandboxes[idOrPrefix]; ok {
-		return sb, nil
-	}
-	var found *sandbox
-	for id, sb := range s.sandboxes {
-		if strings.HasPrefix(id, idOrPrefix) {
-			if found != nil {
-				return nil, fmt.Errorf("pod sandbox ID prefix %q is ambiguous: %w", idOrPrefix, ErrInvalidArgument)
-			}
-			found = sb
-		}
-	}
-	if found == nil {
-		return nil, fmt.Errorf("pod sandbox %q: %w", idOrPrefix, ErrNotFound)
-	}
-	return found, nil
+	return &sandboxStore{newRecordStore[*sandbox](filepath.Join(stateDir, "sandboxes"), "pod sandbox")}
 }
 
 // byUnit finds the sandbox a unit runs.
 func (s *sandboxStore) byUnit(unit string) (*sandbox, bool) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	for _, sb := range s.sandboxes {
+	for _, sb := range s.list() {
 		if sb.Unit == unit {
 			return sb, true
 		}
@@ -162,48 +80,21 @@ func (s *sandboxStore) byUnit(unit string) (*sandbox, bool) {
 	return nil, false
 }
 
-// list returns every sandbox, oldest first.
-func (s *sandboxStore) list() []*sandbox {
-	s.mu.RLock()
-	out := make([]*sandbox, 0, len(s.sandboxes))
-	for _, sb := range s.sandboxes {
-		out = append(out, sb)
-	}
-	s.mu.RUnlock()
-	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt < out[j].CreatedAt })
-	return out
-}
-
-// load reads every record on disk.
+// load reads every record on disk; states start NOTREADY until systemd is
+// asked.
 func (s *sandboxStore) load() ([]*sandbox, error) {
-	entries, err := os.ReadDir(s.dir)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	var out []*sandbox
-	for _, e := range entries {
-		if !strings.HasSuffix(e.Name(), ".json") || strings.HasPrefix(e.Name(), ".") {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(s.dir, e.Name()))
-		if err != nil {
-			return nil, err
-		}
+	return s.readAll(func(_ string, b []byte) (*sandbox, error) {
 		sb := &sandbox{}
 		if err := json.Unmarshal(b, &sb.sandboxRecord); err != nil {
-			return nil, fmt.Errorf("sandbox state %s: %w", e.Name(), err)
+			return nil, err
 		}
 		sb.config = &runtimeapi.PodSandboxConfig{}
 		if err := protojson.Unmarshal(sb.Config, sb.config); err != nil {
-			return nil, fmt.Errorf("sandbox state %s: config: %w", e.Name(), err)
+			return nil, fmt.Errorf("config: %w", err)
 		}
 		sb.state = runtimeapi.PodSandboxState_SANDBOX_NOTREADY
-		out = append(out, sb)
-	}
-	return out, nil
+		return sb, nil
+	})
 }
 
 // newSandbox makes the in-memory form of a new sandbox.

@@ -1,0 +1,155 @@
+package rktlet
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/rktlet/rktlet/internal/atomicfile"
+)
+
+// record is an item a recordStore keeps: a sandbox or a container.
+type record interface {
+	key() string
+	created() int64
+	// persisted is what goes to disk for it.
+	persisted() any
+}
+
+// recordStore keeps items of one kind in memory, each also written to
+// dir/<id>.json. Items are replaced, never changed in place, so a caller may
+// read the one it got without a lock. Operations on one item are serialized
+// with lock(id).
+type recordStore[T record] struct {
+	dir  string
+	kind string // "pod sandbox", "container": for messages
+
+	mu    sync.RWMutex
+	items map[string]T
+	locks sync.Map
+}
+
+func newRecordStore[T record](dir, kind string) *recordStore[T] {
+	return &recordStore[T]{dir: dir, kind: kind, items: map[string]T{}}
+}
+
+// lock takes the operation lock of one ID.
+func (s *recordStore[T]) lock(id string) func() {
+	m, _ := s.locks.LoadOrStore(id, &sync.Mutex{})
+	mu := m.(*sync.Mutex)
+	mu.Lock()
+	return mu.Unlock
+}
+
+// save writes an item's record and publishes it in memory.
+func (s *recordStore[T]) save(item T) error {
+	b, err := json.MarshalIndent(item.persisted(), "", "\t")
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.WriteFile(filepath.Join(s.dir, item.key()+".json"), b, 0o600); err != nil {
+		return fmt.Errorf("writing the state of %s %s: %w", s.kind, item.key(), err)
+	}
+	s.publish(item)
+	return nil
+}
+
+// publish puts an item in memory only (recovery, state changes).
+func (s *recordStore[T]) publish(item T) {
+	s.mu.Lock()
+	s.items[item.key()] = item
+	s.mu.Unlock()
+}
+
+// update replaces an item in memory with what change returns, if it is
+// still there.
+func (s *recordStore[T]) update(id string, change func(T) T) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cur, ok := s.items[id]; ok {
+		s.items[id] = change(cur)
+	}
+}
+
+// delete forgets an item, on disk and in memory.
+func (s *recordStore[T]) delete(id string) error {
+	if err := os.Remove(filepath.Join(s.dir, id+".json")); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("removing the state of %s %s: %w", s.kind, id, err)
+	}
+	s.mu.Lock()
+	delete(s.items, id)
+	s.mu.Unlock()
+	return nil
+}
+
+// get returns an item by full ID or unique ID prefix.
+func (s *recordStore[T]) get(idOrPrefix string) (T, error) {
+	var zero T
+	if idOrPrefix == "" {
+		return zero, fmt.Errorf("%s ID is empty: %w", s.kind, ErrInvalidArgument)
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if item, ok := s.items[idOrPrefix]; ok {
+		return item, nil
+	}
+	var found T
+	n := 0
+	for id, item := range s.items {
+		if strings.HasPrefix(id, idOrPrefix) {
+			found = item
+			n++
+		}
+	}
+	switch n {
+	case 0:
+		return zero, fmt.Errorf("%s %q: %w", s.kind, idOrPrefix, ErrNotFound)
+	case 1:
+		return found, nil
+	}
+	return zero, fmt.Errorf("%s ID prefix %q is ambiguous: %w", s.kind, idOrPrefix, ErrInvalidArgument)
+}
+
+// list returns every item, oldest first.
+func (s *recordStore[T]) list() []T {
+	s.mu.RLock()
+	out := make([]T, 0, len(s.items))
+	for _, item := range s.items {
+		out = append(out, item)
+	}
+	s.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].created() < out[j].created() })
+	return out
+}
+
+// readAll decodes every record file in the store's directory with decode.
+func (s *recordStore[T]) readAll(decode func(name string, data []byte) (T, error)) ([]T, error) {
+	entries, err := os.ReadDir(s.dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []T
+	for _, e := range entries {
+		if !strings.HasSuffix(e.Name(), ".json") || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(s.dir, e.Name()))
+		if err != nil {
+			return nil, err
+		}
+		item, err := decode(e.Name(), b)
+		if err != nil {
+			return nil, fmt.Errorf("%s state %s: %w", s.kind, e.Name(), err)
+		}
+		out = append(out, item)
+	}
+	return out, nil
+}
