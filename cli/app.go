@@ -85,11 +85,27 @@ func (r *Rkt) AppRemove(ctx context.Context, uuid, app string) error {
 	return err
 }
 
-// Enter runs a command in an app's namespaces and returns its output and
-// exit code. It ends with ctx; the error is ctx's error then.
-func (r *Rkt) Enter(ctx context.Context, uuid, app string, command []string) (stdout, stderr []byte, exitCode int, err error) {
+// EnterUser is who a command run with Enter runs as: a uid and its groups,
+// the primary one first.
+type EnterUser struct {
+	UID    int64
+	Groups []int64
+}
+
+// Enter runs a command in an app's namespaces as user and returns its
+// output and exit code. It ends with ctx; the error is ctx's error then.
+func (r *Rkt) Enter(ctx context.Context, uuid, app string, user EnterUser, command []string) (stdout, stderr []byte, exitCode int, err error) {
 	args := append([]string{"enter", "--app=" + app, uuid}, command...)
 	cmd := r.Command(ctx, args...)
+	// Read by stage1's enter (patch 0006) and handed to enterexec, which
+	// switches to them after the chroot.
+	if len(user.Groups) > 0 {
+		gids := make([]string, len(user.Groups))
+		for i, g := range user.Groups {
+			gids[i] = strconv.FormatInt(g, 10)
+		}
+		cmd.Env = append(cmd.Env, "RKT_ENTER_UID="+strconv.FormatInt(user.UID, 10), "RKT_ENTER_GIDS="+strings.Join(gids, ","))
+	}
 	// The command runs in its own process group: when ctx ends the whole
 	// group is killed (rkt enter's child too), and the call does not wait
 	// for pipes a straggler might hold.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/rktlet/rktlet/cli"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -38,7 +39,10 @@ func (s *Service) ExecSync(ctx context.Context, req *runtimeapi.ExecSyncRequest)
 		ctx, cancel = context.WithTimeout(ctx, time.Duration(req.GetTimeout())*time.Second)
 		defer cancel()
 	}
-	stdout, stderr, code, err := s.rktApps.Enter(ctx, sb.RktUUID, c.App, req.GetCmd())
+	// The command runs as the container's own user, as with the kubelet's
+	// other runtimes.
+	user := cli.EnterUser{UID: c.User.UID, Groups: c.User.Groups}
+	stdout, stderr, code, err := s.rktApps.Enter(ctx, sb.RktUUID, c.App, user, req.GetCmd())
 	if errors.Is(err, context.DeadlineExceeded) {
 		return nil, fmt.Errorf("command %q in container %s timed out after %ds: %w", req.GetCmd(), c.ID, req.GetTimeout(), context.DeadlineExceeded)
 	}
