@@ -25,6 +25,9 @@ type AppAddOptions struct {
 	// Mounts are --mnt-volume values.
 	Mounts         []string
 	ReadOnlyRootfs bool
+	// Stdin, Stdout and Stderr are rkt's I/O modes: null, stream (through
+	// stage1's iottymux, attachable) or tty.
+	Stdin, Stdout, Stderr string
 }
 
 // AppAdd adds an app to a running pod.
@@ -54,6 +57,11 @@ func (r *Rkt) AppAdd(ctx context.Context, uuid, image string, o AppAddOptions) e
 	}
 	if o.ReadOnlyRootfs {
 		args = append(args, "--readonly-rootfs=true")
+	}
+	for _, io := range [][2]string{{"--stdin=", o.Stdin}, {"--stdout=", o.Stdout}, {"--stderr=", o.Stderr}} {
+		if io[1] != "" {
+			args = append(args, io[0]+io[1])
+		}
 	}
 	if len(o.Exec) > 0 {
 		args = append(args, "--exec="+o.Exec[0], "--")

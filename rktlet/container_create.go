@@ -90,8 +90,18 @@ func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateCon
 		return nil, err
 	}
 	opts.Name = c.App
+	if lc, ok := s.containerLog(sb, c); ok && s.logs != nil {
+		if err := s.logs.AddContainer(sb.ID, lc); err != nil {
+			s.logs.RemoveContainer(id)
+			_ = s.containers.delete(id)
+			return nil, fmt.Errorf("creating the log file %s of container %q: %w", lc.Path, cfg.GetMetadata().GetName(), err)
+		}
+	}
 	if err := s.rktApps.AppAdd(ctx, sb.RktUUID, c.ACI, opts); err != nil {
 		_ = s.rktApps.AppRemove(context.WithoutCancel(ctx), sb.RktUUID, c.App)
+		if s.logs != nil {
+			s.logs.RemoveContainer(id)
+		}
 		_ = s.containers.delete(id)
 		return nil, fmt.Errorf("adding container %q to pod %s: %w", cfg.GetMetadata().GetName(), sb.ID, err)
 	}
@@ -121,6 +131,22 @@ func appAddOptions(cfg *runtimeapi.ContainerConfig, entrypoint, cmd []string) (c
 		o.Env = append(o.Env, kv.GetKey()+"="+string(kv.GetValue()))
 	}
 	o.WorkingDir = cfg.GetWorkingDir()
+	// Output always goes through stage1's iottymux, which sends each line
+	// to the pod's journal with its stream named, and to attached clients.
+	switch {
+	case cfg.GetTty():
+		o.Stdout, o.Stderr = "tty", "tty"
+		o.Stdin = "null"
+		if cfg.GetStdin() {
+			o.Stdin = "tty"
+		}
+	default:
+		o.Stdout, o.Stderr = "stream", "stream"
+		o.Stdin = "null"
+		if cfg.GetStdin() {
+			o.Stdin = "stream"
+		}
+	}
 	sc := cfg.GetLinux().GetSecurityContext()
 	o.ReadOnlyRootfs = sc.GetReadonlyRootfs()
 	for i, m := range cfg.GetMounts() {

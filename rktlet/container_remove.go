@@ -39,5 +39,8 @@ func (s *Service) removeContainer(ctx context.Context, c *container) error {
 		}
 	}
 	// In a stopped pod the app goes with the pod's `rkt rm`.
+	if s.logs != nil {
+		s.logs.RemoveContainer(c.ID)
+	}
 	return s.containers.delete(c.ID)
 }

@@ -3,7 +3,7 @@ package rktlet
 import (
 	"context"
 	"encoding/json"
-	"path/filepath"
+	"time"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -20,6 +20,21 @@ func (s *Service) ContainerStatus(ctx context.Context, req *runtimeapi.Container
 	}
 	sb, _ := s.sandboxes.get(c.SandboxID)
 	st := s.readAppState(c, sb)
+	if st.state == runtimeapi.ContainerState_CONTAINER_EXITED && s.logs != nil {
+		// As other runtimes do, an exit is reported once the container's
+		// output is in its log file: whoever reads the file after seeing
+		// EXITED finds every line. Stage1 drains the app's pipes for a
+		// bounded time, hence the deadline.
+		s.logs.WaitDrained(ctx, c.ID, time.Unix(0, st.finishedAt).Add(logDrainLimit))
+	}
+	if s.logs != nil {
+		if problem := s.logs.Problem(c.ID); problem != "" {
+			if st.message != "" {
+				st.message += "; "
+			}
+			st.message += problem
+		}
+	}
 	cfg := c.config
 	status := &runtimeapi.ContainerStatus{
 		Id:          c.ID,
@@ -41,9 +56,7 @@ func (s *Service) ContainerStatus(ctx context.Context, req *runtimeapi.Container
 			Uid: c.User.UID, Gid: c.User.GID, SupplementalGroups: c.User.Groups,
 		}},
 	}
-	if sb != nil && cfg.GetLogPath() != "" {
-		status.LogPath = filepath.Join(sb.config.GetLogDirectory(), cfg.GetLogPath())
-	}
+	status.LogPath = logPath(sb, cfg)
 	resp := &runtimeapi.ContainerStatusResponse{Status: status}
 	if req.GetVerbose() {
 		info := map[string]any{"app": c.App, "aci": c.ACI, "sandboxID": c.SandboxID}

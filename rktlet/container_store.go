@@ -96,11 +96,12 @@ type appState struct {
 	message    string
 }
 
-// appStatusDir is the directory where stage1 writes its apps' status files:
-// the overlay's upper layer of the pod's stage1 (readable from any mount
-// namespace and after the pod stopped), or the stage1 rootfs itself when
-// the pod runs without overlay.
-func (s *Service) appStatusDir(uuid string) (string, error) {
+// stage1Root is the root of a pod's stage1 as rktlet reads it: the
+// overlay's upper layer (readable from any mount namespace and after the pod
+// stopped), or the stage1 rootfs itself when the pod runs without overlay.
+// Stage1 keeps its apps' status files (rkt/status) and the pod's persistent
+// journal (var/log/journal) there.
+func (s *Service) stage1Root(uuid string) (string, error) {
 	if uuid == "" {
 		return "", errors.New("pod has no rkt UUID")
 	}
@@ -110,14 +111,33 @@ func (s *Service) appStatusDir(uuid string) (string, error) {
 			continue
 		}
 		if tree, err := os.ReadFile(filepath.Join(pod, "stage1TreeStoreID")); err == nil {
-			dir := filepath.Join(pod, "overlay", strings.TrimSpace(string(tree)), "upper", "rkt", "status")
+			dir := filepath.Join(pod, "overlay", strings.TrimSpace(string(tree)), "upper")
 			if _, err := os.Stat(filepath.Join(pod, "overlay-prepared")); err == nil {
 				return dir, nil
 			}
 		}
-		return filepath.Join(pod, "stage1", "rootfs", "rkt", "status"), nil
+		return filepath.Join(pod, "stage1", "rootfs"), nil
 	}
 	return "", fmt.Errorf("rkt pod %s not found", uuid)
+}
+
+// appStatusDir is where stage1 writes its apps' status files.
+func (s *Service) appStatusDir(uuid string) (string, error) {
+	root, err := s.stage1Root(uuid)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(root, "rkt", "status"), nil
+}
+
+// podJournalDir is where the pod's journald keeps its persistent journal
+// (rkt patch 0007).
+func (s *Service) podJournalDir(uuid string) (string, error) {
+	root, err := s.stage1Root(uuid)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(root, "var", "log", "journal"), nil
 }
 
 // supervisorReady tells whether the pod's stage1 accepts apps: its

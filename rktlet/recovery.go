@@ -70,6 +70,9 @@ func (s *Service) Recover(ctx context.Context) error {
 		}
 		s.containers.publish(c)
 	}
+	for _, sb := range s.sandboxes.list() {
+		s.followPod(sb)
+	}
 	s.log.Info("recovered pod sandboxes", "count", len(s.sandboxes.list()), "containers", len(s.containers.list()))
 	s.recovered.Store(true)
 	return nil

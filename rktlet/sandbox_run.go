@@ -181,7 +181,11 @@ func (s *Service) startSandbox(ctx context.Context, sb *sandbox) error {
 	}
 	sb.Phase = phaseCreated
 	sb.state = runtimeapi.PodSandboxState_SANDBOX_READY
-	return s.sandboxes.save(sb)
+	if err := s.sandboxes.save(sb); err != nil {
+		return err
+	}
+	s.followPod(sb)
+	return nil
 }
 
 func podNetwork(sb *sandbox) network.Pod {

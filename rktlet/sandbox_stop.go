@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/rktlet/rktlet/network"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -86,6 +87,11 @@ func (s *Service) teardownSandbox(ctx context.Context, sb *sandbox, mode teardow
 		if b, err := os.ReadFile(s.uuidFile(sb.ID)); err == nil {
 			uuid = string(b)
 		}
+	}
+	// The pod's journal goes with the rkt pod: what its containers wrote
+	// last is shipped to their log files first.
+	if s.logs != nil {
+		s.logs.FinishPod(sb.ID, 5*time.Second)
 	}
 	if uuid != "" {
 		if err := s.rktPods.RemovePod(ctx, uuid); err != nil {

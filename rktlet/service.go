@@ -82,6 +82,7 @@ type Service struct {
 	rktApps    rktApps
 	appCgroups *appCgroups
 	accounts   *accountsCache
+	logs       containerLogs
 	recovered  atomic.Bool
 }
 

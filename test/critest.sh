@@ -8,7 +8,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SOCKET=${RKTLET_SOCKET:-/run/rktlet.sock}
 CRITEST=${CRITEST:-$ROOT/_output/cri-tools/critest}
 REPORT_DIR=$ROOT/_output/critest
-FOCUS_FILE=$ROOT/test/critest/focus.txt
+FOCUS_FILE=${CRITEST_FOCUS_FILE:-$ROOT/test/critest/focus.txt}
 SKIP_FILE=$ROOT/test/critest/skip.txt
 
 # join_patterns FILE: the file's patterns (comments and reasons dropped)

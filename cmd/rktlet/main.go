@@ -17,6 +17,7 @@ import (
 	"github.com/rktlet/rktlet/cli"
 	"github.com/rktlet/rktlet/config"
 	"github.com/rktlet/rktlet/image"
+	"github.com/rktlet/rktlet/journal"
 	"github.com/rktlet/rktlet/network"
 	"github.com/rktlet/rktlet/rktlet"
 	"github.com/rktlet/rktlet/systemd"
@@ -71,6 +72,13 @@ func run(args []string) error {
 	}
 	svc := rktlet.NewService(cfg, log, sd, rkt, cni, images)
 	svc.SetRktApps(rkt)
+	logs, err := journal.NewManager(filepath.Join(cfg.StateDir, "logs"), log)
+	if err != nil {
+		return err
+	}
+	// Followers write their checkpoints as they stop.
+	defer logs.Close()
+	svc.SetLogs(logs)
 
 	srv := grpc.NewServer(
 		grpc.ChainUnaryInterceptor(rktlet.UnaryInterceptor(log)),

@@ -1,0 +1,169 @@
+package journal
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+)
+
+// flushSize is how much a sink buffers before it writes to its file.
+const flushSize = 64 * 1024
+
+// sink is one container's CRI log file.
+type sink struct {
+	Container
+	file    *os.File
+	dev     uint64
+	ino     uint64
+	size    int64 // bytes in the file, buffered bytes not included
+	pending []byte
+	// open streams: an RKT_EOF entry closes one; with none left every
+	// line of the container is in the file (once flushed).
+	open    map[string]bool
+	drained chan struct{}
+	dropped int64
+	lastErr error
+}
+
+func newSink(c Container) *sink {
+	s := &sink{Container: c, open: map[string]bool{}, drained: make(chan struct{})}
+	for _, st := range c.Streams {
+		s.open[st] = true
+	}
+	if len(s.open) == 0 {
+		close(s.drained)
+	}
+	return s
+}
+
+// openFile opens the log file for appending, creating it and its directory
+// (the kubelet may have removed it) as needed.
+func (s *sink) openFile() error {
+	if err := os.MkdirAll(filepath.Dir(s.Path), 0o755); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(s.Path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+	if err != nil {
+		return err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return err
+	}
+	st := fi.Sys().(*syscall.Stat_t)
+	s.file, s.dev, s.ino, s.size = f, uint64(st.Dev), st.Ino, fi.Size()
+	return nil
+}
+
+// resume opens the file after a restart and cuts what was written after
+// the checkpoint: the journal is read again from there, so each line ends
+// up in the file exactly once. A file replaced since (rotated by the
+// kubelet) is left as it is.
+func (s *sink) resume(m fileMark) error {
+	if err := s.openFile(); err != nil {
+		return err
+	}
+	if m.Path == s.Path && m.Dev == s.dev && m.Ino == s.ino && m.Size <= s.size {
+		if err := s.file.Truncate(m.Size); err != nil {
+			return err
+		}
+		s.size = m.Size
+	}
+	return nil
+}
+
+func (s *sink) mark() fileMark {
+	return fileMark{Path: s.Path, Dev: s.dev, Ino: s.ino, Size: s.size}
+}
+
+func (s *sink) add(line []byte) error {
+	s.pending = append(s.pending, line...)
+	if len(s.pending) >= flushSize {
+		return s.flush()
+	}
+	return nil
+}
+
+// flush writes the buffered lines. A failed write (a full disk) drops them
+// and cuts any half-written line, so that the file stays well-formed; the
+// failure is kept for the container's status.
+func (s *sink) flush() error {
+	if len(s.pending) == 0 {
+		return nil
+	}
+	if s.file == nil {
+		if err := s.openFile(); err != nil {
+			return s.drop(err)
+		}
+	}
+	n, err := s.file.Write(s.pending)
+	if err != nil {
+		if n > 0 {
+			_ = s.file.Truncate(s.size)
+		}
+		return s.drop(err)
+	}
+	s.size += int64(n)
+	s.pending = s.pending[:0]
+	return nil
+}
+
+func (s *sink) drop(err error) error {
+	for _, b := range s.pending {
+		if b == '\n' {
+			s.dropped++
+		}
+	}
+	s.pending = s.pending[:0]
+	s.lastErr = err
+	return err
+}
+
+// reopen starts a new file at the log path, as the kubelet asks after it
+// renamed the old one. Lines not yet written go to the new file.
+func (s *sink) reopen() error {
+	if s.file != nil {
+		s.file.Close()
+		s.file = nil
+	}
+	s.dropped, s.lastErr = 0, nil
+	return s.openFile()
+}
+
+func (s *sink) close() {
+	_ = s.flush()
+	if s.file != nil {
+		s.file.Close()
+		s.file = nil
+	}
+}
+
+func (s *sink) streamEnded(stream string) {
+	if !s.open[stream] {
+		return
+	}
+	delete(s.open, stream)
+	if len(s.open) == 0 {
+		close(s.drained)
+	}
+}
+
+// problem describes lost lines, or "" when there are none.
+func (s *sink) problem() string {
+	if s.lastErr == nil && s.dropped == 0 {
+		return ""
+	}
+	msg := fmt.Sprintf("%d log lines could not be written to %s", s.dropped, s.Path)
+	if s.lastErr != nil {
+		var pe *os.PathError
+		if errors.As(s.lastErr, &pe) {
+			msg += ": " + pe.Err.Error()
+		} else {
+			msg += ": " + s.lastErr.Error()
+		}
+	}
+	return msg
+}
