@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 )
 
@@ -106,4 +108,18 @@ func (r *Rkt) ImageCatManifest(ctx context.Context, id string) (ImageManifest, e
 		return ImageManifest{}, fmt.Errorf("parsing manifest of %s: %w", id, err)
 	}
 	return m, nil
+}
+
+// ImageBlobSize is the size of a fetched image's ACI in rkt's content store
+// (cas/blob/sha512/<first two hex digits>/<ID>), read without running rkt.
+func (r *Rkt) ImageBlobSize(id string) (uint64, error) {
+	hash, ok := strings.CutPrefix(id, "sha512-")
+	if !ok || len(hash) < 2 || strings.ContainsAny(id, "/.") {
+		return 0, fmt.Errorf("bad rkt image ID %q", id)
+	}
+	fi, err := os.Stat(filepath.Join(r.DataDir, "cas", "blob", "sha512", hash[:2], id))
+	if err != nil {
+		return 0, err
+	}
+	return uint64(fi.Size()), nil
 }

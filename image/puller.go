@@ -114,14 +114,22 @@ type resolved struct {
 	// multi-platform image, as containerd reports it.
 	repoDigest digest.Digest
 	// manifest is the linux/amd64 image manifest's digest, what rkt fetches.
-	manifest   digest.Digest
-	config     digest.Digest
-	user       string
-	entrypoint []string
-	cmd        []string
+	manifest digest.Digest
+	config   digest.Digest
 	// size is the compressed size of the config and layers, for when rkt's
 	// own figure is not to be had.
 	size uint64
+	// readConfig fetches the image's config from the registry. Pulls run
+	// it alongside rkt's fetch: it is one more registry round trip that
+	// rkt's fetch does not wait for.
+	readConfig func() (imageConfig, error)
+}
+
+// imageConfig is what rktlet keeps of an image's config.
+type imageConfig struct {
+	user       string
+	entrypoint []string
+	cmd        []string
 }
 
 var platform = v1.Platform{OS: "linux", Architecture: "amd64"}
@@ -180,12 +188,15 @@ func resolve(ctx context.Context, ref Reference, eps []endpoint, auth *Auth) (re
 		if err != nil {
 			return resolved{}, err
 		}
-		cfg, err := img.ConfigFile()
-		if err != nil {
-			return resolved{}, fmt.Errorf("reading the config of %q at %s: %w", ref, ep, err)
-		}
-		if cfg.OS != "" && cfg.OS != platform.OS || cfg.Architecture != "" && cfg.Architecture != platform.Architecture {
-			return resolved{}, fmt.Errorf("image %q is %s/%s, not %s/%s: %w", ref, cfg.OS, cfg.Architecture, platform.OS, platform.Architecture, errdefs.ErrFailedPrecondition)
+		readConfig := func() (imageConfig, error) {
+			cfg, err := img.ConfigFile()
+			if err != nil {
+				return imageConfig{}, fmt.Errorf("reading the config of %q at %s: %w", ref, ep, err)
+			}
+			if cfg.OS != "" && cfg.OS != platform.OS || cfg.Architecture != "" && cfg.Architecture != platform.Architecture {
+				return imageConfig{}, fmt.Errorf("image %q is %s/%s, not %s/%s: %w", ref, cfg.OS, cfg.Architecture, platform.OS, platform.Architecture, errdefs.ErrFailedPrecondition)
+			}
+			return imageConfig{user: cfg.Config.User, entrypoint: cfg.Config.Entrypoint, cmd: cfg.Config.Cmd}, nil
 		}
 		var size uint64
 		if m, err := img.Manifest(); err == nil {
@@ -200,9 +211,7 @@ func resolve(ctx context.Context, ref Reference, eps []endpoint, auth *Auth) (re
 			repoDigest: digest.Digest(desc.Digest.String()),
 			manifest:   digest.Digest(manifest.String()),
 			config:     digest.Digest(cfgName.String()),
-			user:       cfg.Config.User,
-			entrypoint: cfg.Config.Entrypoint,
-			cmd:        cfg.Config.Cmd,
+			readConfig: readConfig,
 		}, nil
 	}
 	kind := errdefs.ErrUnavailable

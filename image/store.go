@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 	"strings"
 	"sync"
 
@@ -21,6 +22,7 @@ type rktImages interface {
 	ImageList(ctx context.Context) ([]cli.ImageInfo, error)
 	ImageRemove(ctx context.Context, ids ...string) error
 	ImageCatManifest(ctx context.Context, id string) (cli.ImageManifest, error)
+	ImageBlobSize(id string) (uint64, error)
 }
 
 // Store is rktlet's image store: rkt's image store plus the index of
@@ -75,19 +77,30 @@ func (s *Store) Pull(ctx context.Context, refStr string, auth *Auth) (Image, err
 }
 
 func (s *Store) pull(ctx context.Context, ref Reference, auth *Auth) (Image, error) {
+	start := time.Now()
 	r, err := resolve(ctx, ref, endpoints(ref, s.mirrors, s.mirrorsOnly), auth)
+	resolved := time.Now()
 	if err != nil {
 		return Image{}, err
 	}
 	id := r.config.String()
 	repoDigest := ref.DigestRef(r.repoDigest)
+	configCh := make(chan configResult, 1)
+	go func() {
+		cfg, err := r.readConfig()
+		configCh <- configResult{cfg, err}
+	}()
 	if existing, err := s.index.Get(id); err == nil && len(existing.ACIs) > 0 {
-		return s.index.Record(Image{ID: id, User: r.user, Size: r.size, Entrypoint: r.entrypoint, Cmd: r.cmd}, ref.TagRef(), repoDigest, "")
+		cfg := <-configCh
+		if cfg.err != nil {
+			return Image{}, cfg.err
+		}
+		return s.index.Record(Image{ID: id, User: cfg.user, Size: r.size, Entrypoint: cfg.entrypoint, Cmd: cfg.cmd}, ref.TagRef(), repoDigest, "")
 	}
 
 	pendingKey := r.manifest.String()
 	if err := s.index.StartPull(pendingKey, PendingPull{
-		Ref: ref.String(), ID: id, ManifestDigest: r.manifest.String(), RepoDigest: repoDigest, User: r.user,
+		Ref: ref.String(), ID: id, ManifestDigest: r.manifest.String(), RepoDigest: repoDigest,
 	}); err != nil {
 		return Image{}, err
 	}
@@ -110,27 +123,36 @@ func (s *Store) pull(ctx context.Context, ref Reference, auth *Auth) (Image, err
 	if err != nil {
 		return Image{}, errRktFetch(ref, r, err)
 	}
-	size := s.aciSize(ctx, aci)
+	cfg := <-configCh
+	if cfg.err != nil {
+		// Not an image rktlet can run: the fetched ACI goes again.
+		if err := s.rkt.ImageRemove(context.WithoutCancel(ctx), aci); err != nil {
+			s.log.Warn("removing a fetched image that cannot be used", "aci", aci, "error", err)
+		}
+		return Image{}, cfg.err
+	}
+	s.log.Debug("pulled", "ref", ref.String(), "aci", aci, "resolve", resolved.Sub(start), "fetch", time.Since(resolved))
+	size := s.aciSize(aci)
 	if size == 0 {
 		size = r.size
 	}
-	return s.index.Record(Image{ID: id, User: r.user, Size: size, Entrypoint: r.entrypoint, Cmd: r.cmd}, ref.TagRef(), repoDigest, aci)
+	return s.index.Record(Image{ID: id, User: cfg.user, Size: size, Entrypoint: cfg.entrypoint, Cmd: cfg.cmd}, ref.TagRef(), repoDigest, aci)
 }
 
-// aciSize reads an ACI's size from rkt's image list (a pull already runs rkt;
-// List and Status never do).
-func (s *Store) aciSize(ctx context.Context, aci string) uint64 {
-	list, err := s.rkt.ImageList(ctx)
+type configResult struct {
+	imageConfig
+	err error
+}
+
+// aciSize is the size of the ACI in rkt's store, read from the file: a
+// second rkt process (`rkt image list`) cost a pull about 100 ms.
+func (s *Store) aciSize(aci string) uint64 {
+	size, err := s.rkt.ImageBlobSize(aci)
 	if err != nil {
-		s.log.Warn("reading image sizes", "error", err)
+		s.log.Warn("reading an image's size", "aci", aci, "error", err)
 		return 0
 	}
-	for _, i := range list {
-		if i.ID == aci {
-			return i.Size
-		}
-	}
-	return 0
+	return size
 }
 
 // Get finds an image by ID, tag or digest.
@@ -232,17 +254,14 @@ func (s *Store) Reconcile(ctx context.Context) error {
 		if m.Annotation("appc.io/docker/registryurl") == "" {
 			continue
 		}
+		// A pull interrupted after rkt stored the image did not record
+		// the image's config (user, entrypoint, cmd): the image goes, and
+		// the kubelet's next pull fetches it again.
 		if p, ok := pending[m.Annotation("appc.io/docker/manifesthash")]; ok {
-			ref, err := ParseReference(p.Ref)
-			if err == nil {
-				s.log.Info("recording an image whose pull was interrupted", "ref", p.Ref, "aci", info.ID)
-				if _, err := s.index.Record(Image{ID: p.ID, User: p.User, Size: info.Size}, ref.TagRef(), p.RepoDigest, info.ID); err != nil {
-					return err
-				}
-				continue
-			}
+			s.log.Info("removing the image of a pull that was interrupted", "ref", p.Ref, "aci", info.ID)
+		} else {
+			s.log.Info("removing an image no pull recorded", "aci", info.ID, "name", info.Name)
 		}
-		s.log.Info("removing an image no pull recorded", "aci", info.ID, "name", info.Name)
 		if err := s.rkt.ImageRemove(ctx, info.ID); err != nil {
 			s.log.Warn("removing an unrecorded image", "aci", info.ID, "error", err)
 		}

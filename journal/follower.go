@@ -17,9 +17,16 @@ const (
 	// checkpointEvery bounds how long written lines stay without a
 	// checkpoint (and buffered lines unwritten) while entries keep coming.
 	checkpointEvery = 100 * time.Millisecond
-	// waitSlice is how long one wait for new entries lasts: a stop request
-	// is noticed within it.
+	// waitSlice is how long one wait for new entries lasts while the pod
+	// is quiet: a stop request is noticed within it.
 	waitSlice = 200 * time.Millisecond
+	// busyPoll is how often the journal is looked at while entries keep
+	// coming: journald tells readers of new entries (inotify) at most every
+	// 250 ms, far too late for a log line, so a busy pod's journal is
+	// polled instead (a look at an unchanged journal costs microseconds).
+	busyPoll = 10 * time.Millisecond
+	// busyFor is how long a pod counts as busy after its last entry.
+	busyFor = 2 * time.Second
 )
 
 // Container is one container whose output a pod follower writes.
@@ -229,7 +236,7 @@ func (f *podFollower) run() {
 
 	r := reader{j: j}
 	unwritten, unsaved := false, false
-	lastSave, lastWrite := time.Now(), time.Now()
+	lastSave, lastWrite, lastEntry := time.Now(), time.Now(), time.Time{}
 	save := func() {
 		cursor, err := j.GetCursor()
 		if err != nil {
@@ -261,7 +268,7 @@ func (f *podFollower) run() {
 		n, atEnd, err := f.readBatch(&r)
 		f.mu.Unlock()
 		if n > 0 {
-			unwritten, unsaved = true, true
+			unwritten, unsaved, lastEntry = true, true, time.Now()
 		}
 		if err != nil {
 			f.log.Warn("reading the pod journal", "pod", f.podID, "err", err)
@@ -283,7 +290,11 @@ func (f *podFollower) run() {
 			return
 		default:
 		}
-		j.Wait(waitSlice)
+		if time.Since(lastEntry) < busyFor {
+			j.Wait(busyPoll)
+		} else {
+			j.Wait(waitSlice)
+		}
 	}
 }
 
