@@ -7,9 +7,9 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"time"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/rktlet/rktlet/cli"
 	"github.com/rktlet/rktlet/errdefs"
