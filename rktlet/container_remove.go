@@ -42,5 +42,6 @@ func (s *Service) removeContainer(ctx context.Context, c *container) error {
 	if s.logs != nil {
 		s.logs.RemoveContainer(c.ID)
 	}
+	s.cpuSamples.forget(c.ID)
 	return s.containers.delete(c.ID)
 }

@@ -83,6 +83,7 @@ type Service struct {
 	appCgroups *appCgroups
 	accounts   *accountsCache
 	logs       containerLogs
+	cpuSamples cpuSamples
 	recovered  atomic.Bool
 }
 
