@@ -6,8 +6,8 @@
 //
 //	SYSLOG_IDENTIFIER=<rkt app name>
 //	RKT_STREAM=stdout|stderr
-//	RKT_PARTIAL=true   when the line goes on in the next entry
-//	MESSAGE=<the line, without its newline>
+//	RKT_PARTIAL=true   when the (last) line goes on in the next entry
+//	MESSAGE=<the lines read at once, newline-separated, no final newline>
 //
 // and one entry with RKT_EOF=<stream> when a stream ends. The pod's journal
 // is persistent: it lives in the pod's directory until the pod is removed,

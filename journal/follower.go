@@ -1,6 +1,7 @@
 package journal
 
 import (
+	"bytes"
 	"encoding/json"
 	"log/slog"
 	"os"
@@ -433,7 +434,19 @@ func (f *podFollower) handle(r *reader) error {
 	if err != nil {
 		return err
 	}
-	r.line = appendCRILine(r.line[:0], time.UnixMicro(int64(usec)), stream, partialErr == nil, msg)
+	// One entry holds the lines iottymux read at once; only the last can
+	// be partial.
+	ts := time.UnixMicro(int64(usec))
+	r.line = r.line[:0]
+	for {
+		i := bytes.IndexByte(msg, '\n')
+		if i < 0 {
+			r.line = appendCRILine(r.line, ts, stream, partialErr == nil, msg)
+			break
+		}
+		r.line = appendCRILine(r.line, ts, stream, false, msg[:i])
+		msg = msg[i+1:]
+	}
 	if err := s.add(r.line); err != nil {
 		f.log.Warn("writing a container log", "container", s.ID, "path", s.Path, "err", err)
 	}

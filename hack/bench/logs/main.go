@@ -1,7 +1,7 @@
 // Command bench-logs measures how container output reaches the kubelet's log
 // file through rktlet (app → iottymux → the pod's journald → rktlet's
 // follower → CRI file) next to the same output read straight from the pod's
-// journal with `journalctl -f -o json`, in one run. Not a test: it prints a
+// journal with `journalctl -f -o json --all`, in one run. Not a test: it prints a
 // table. Run by hack/bench-logs.sh inside the test bed.
 //
 // `bench-logs write -n N -rate R` is the container side: N lines, each
@@ -211,7 +211,7 @@ func run(socket string, lines, rate, seconds int) error {
 		if toFile {
 			follow = func() error { return tailCRIFile(followCtx, filepath.Join(logDir, logPath), a) }
 		} else {
-			cmd := exec.CommandContext(followCtx, "journalctl", "-M", info.Machine, "-f", "-n", "all", "-o", "json", "-t", "ctr-"+id[:20])
+			cmd := exec.CommandContext(followCtx, "journalctl", "-M", info.Machine, "-f", "-n", "all", "--all", "-o", "json", "-t", "ctr-"+id[:20])
 			out, err := cmd.StdoutPipe()
 			if err != nil {
 				return err
@@ -247,9 +247,9 @@ func run(socket string, lines, rate, seconds int) error {
 		count  int
 		rate   int
 	}{
-		{"reference: journalctl -f -o json, as fast as possible", false, lines, 0},
+		{"reference: journalctl -f -o json --all, as fast as possible", false, lines, 0},
 		{"rktlet: CRI log file, as fast as possible", true, lines, 0},
-		{fmt.Sprintf("reference: journalctl -f -o json, %d lines/s", rate), false, rate * seconds, rate},
+		{fmt.Sprintf("reference: journalctl -f -o json --all, %d lines/s", rate), false, rate * seconds, rate},
 		{fmt.Sprintf("rktlet: CRI log file, %d lines/s", rate), true, rate * seconds, rate},
 	}
 	for _, r := range runs {
@@ -317,10 +317,28 @@ func readJournalJSON(r io.Reader, a *arrivals) error {
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for a.got < a.want && sc.Scan() {
 		var e struct {
-			Message string `json:"MESSAGE"`
+			Message json.RawMessage `json:"MESSAGE"`
 		}
-		if json.Unmarshal(sc.Bytes(), &e) == nil {
-			a.add(e.Message, time.Now())
+		if json.Unmarshal(sc.Bytes(), &e) != nil {
+			continue
+		}
+		// A string, or an array of bytes when journalctl finds it not
+		// printable; an entry may hold several lines.
+		var msg string
+		if json.Unmarshal(e.Message, &msg) != nil {
+			var raw []byte
+			var nums []int
+			if json.Unmarshal(e.Message, &nums) != nil {
+				continue
+			}
+			for _, n := range nums {
+				raw = append(raw, byte(n))
+			}
+			msg = string(raw)
+		}
+		now := time.Now()
+		for _, line := range strings.Split(msg, "\n") {
+			a.add(line, now)
 		}
 	}
 	return nil
