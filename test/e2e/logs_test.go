@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -333,5 +334,32 @@ func TestLogsRotateWithReopenContainerLog(t *testing.T) {
 	_, err = client.ReopenContainerLog(ctx, &runtimeapi.ReopenContainerLogRequest{ContainerId: "0123"})
 	if err == nil || !strings.Contains(err.Error(), "NotFound") {
 		t.Fatalf("ReopenContainerLog on an unknown container: %v", err)
+	}
+}
+
+func TestLogsFullDiskIsReportedNotFatal(t *testing.T) {
+	socket := env(t, "RKTLET_SOCKET")
+	podID, podCfg, logDir := logPod(t, socket, "logs-full-disk")
+	// The log directory is a 64 KiB tmpfs: the container writes more.
+	sh(t, "mount", "-t", "tmpfs", "-o", "size=64k", "rktlet-e2e-full", logDir)
+	t.Cleanup(func() { _ = exec.Command("umount", "-l", logDir).Run() })
+	script := `i=1; while [ $i -le 20000 ]; do echo "line $i of a log that does not fit"; i=$((i+1)); done; sleep 2`
+	id := shContainer(t, socket, podID, podCfg, "filler", script)
+	c := waitExited(t, socket, id, 2*time.Minute)
+	if c.Status.ExitCode != 0 {
+		t.Fatalf("the container exited %d: a full log disk must not break it", c.Status.ExitCode)
+	}
+	if !strings.Contains(c.Status.Message, "no space left on device") || !strings.Contains(c.Status.Message, "log lines could not be written") {
+		t.Fatalf("status message %q does not report the full disk", c.Status.Message)
+	}
+	// What was written is well formed: whole CRI lines only.
+	lines := readCRILog(t, c.Status.LogPath)
+	if len(lines) == 0 {
+		t.Fatal("nothing was written before the disk filled up")
+	}
+	// rktlet still serves and the pod still works.
+	id2 := shContainer(t, socket, podID, podCfg, "after", "echo still here")
+	if c := waitExited(t, socket, id2, time.Minute); c.Status.ExitCode != 0 {
+		t.Fatalf("a container after the full disk exited %d", c.Status.ExitCode)
 	}
 }
