@@ -100,9 +100,10 @@ type EnterUser struct {
 	Groups []int64
 }
 
-// Enter runs a command in an app's namespaces as user and returns its
-// output and exit code. It ends with ctx; the error is ctx's error then.
-func (r *Rkt) Enter(ctx context.Context, uuid, app string, user EnterUser, command []string) (stdout, stderr []byte, exitCode int, err error) {
+// EnterCommand prepares `rkt enter` of a command in an app's namespaces as
+// user. The command runs in its own process group, which is killed as a
+// whole when ctx ends (rkt enter's child too); the caller sets its stdio.
+func (r *Rkt) EnterCommand(ctx context.Context, uuid, app string, user EnterUser, command []string) *exec.Cmd {
 	args := append([]string{"enter", "--app=" + app, uuid}, command...)
 	cmd := r.Command(ctx, args...)
 	// Read by stage1's enter (patch 0006) and handed to enterexec, which
@@ -114,12 +115,17 @@ func (r *Rkt) Enter(ctx context.Context, uuid, app string, user EnterUser, comma
 		}
 		cmd.Env = append(cmd.Env, "RKT_ENTER_UID="+strconv.FormatInt(user.UID, 10), "RKT_ENTER_GIDS="+strings.Join(gids, ","))
 	}
-	// The command runs in its own process group: when ctx ends the whole
-	// group is killed (rkt enter's child too), and the call does not wait
-	// for pipes a straggler might hold.
 	cmd.SysProcAttr.Setpgid = true
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	// The call does not wait for pipes a straggler might hold.
 	cmd.WaitDelay = 2 * time.Second
+	return cmd
+}
+
+// Enter runs a command in an app's namespaces as user and returns its
+// output and exit code. It ends with ctx; the error is ctx's error then.
+func (r *Rkt) Enter(ctx context.Context, uuid, app string, user EnterUser, command []string) (stdout, stderr []byte, exitCode int, err error) {
+	cmd := r.EnterCommand(ctx, uuid, app, user, command)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	runErr := cmd.Run()

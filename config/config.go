@@ -31,7 +31,11 @@ type Config struct {
 	CNIConfDir    string   `toml:"cni-conf-dir" json:"cni-conf-dir"`
 	CNIPluginDirs []string `toml:"cni-plugin-dirs" json:"cni-plugin-dirs"`
 	StreamAddress string   `toml:"stream-address" json:"stream-address"`
-	LogLevel      string   `toml:"log-level" json:"log-level"`
+	// StreamTLSCert and StreamTLSKey, both set, make the streaming server
+	// speak TLS.
+	StreamTLSCert string `toml:"stream-tls-cert" json:"stream-tls-cert"`
+	StreamTLSKey  string `toml:"stream-tls-key" json:"stream-tls-key"`
+	LogLevel      string `toml:"log-level" json:"log-level"`
 	// RegistryMirrors maps a registry host (as in an image reference, e.g.
 	// "registry.k8s.io") to the endpoints tried in order before the registry
 	// itself. An endpoint is a URL; "http://" allows plain HTTP for it alone.
@@ -78,6 +82,8 @@ func Load(args []string, output *os.File) (Config, error) {
 	pluginDirs := stringList(cfg.CNIPluginDirs)
 	fs.Var(&pluginDirs, "cni-plugin-dirs", "comma-separated directories searched for CNI plugins")
 	fs.StringVar(&flags.StreamAddress, "stream-address", cfg.StreamAddress, "host:port of the streaming server (exec, attach, port-forward)")
+	fs.StringVar(&flags.StreamTLSCert, "stream-tls-cert", cfg.StreamTLSCert, "PEM certificate of the streaming server (with --stream-tls-key: TLS)")
+	fs.StringVar(&flags.StreamTLSKey, "stream-tls-key", cfg.StreamTLSKey, "PEM private key of the streaming server")
 	fs.StringVar(&flags.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
 	mirrors := mirrorFlag{}
 	fs.BoolVar(&flags.RegistryMirrorsOnly, "registry-mirrors-only", cfg.RegistryMirrorsOnly, "pull images of a host that has mirrors only from its mirrors, never from the registry itself")
@@ -118,6 +124,10 @@ func Load(args []string, output *os.File) (Config, error) {
 			cfg.CNIPluginDirs = pluginDirs
 		case "stream-address":
 			cfg.StreamAddress = flags.StreamAddress
+		case "stream-tls-cert":
+			cfg.StreamTLSCert = flags.StreamTLSCert
+		case "stream-tls-key":
+			cfg.StreamTLSKey = flags.StreamTLSKey
 		case "log-level":
 			cfg.LogLevel = flags.LogLevel
 		case "registry-mirrors-only":
@@ -194,6 +204,9 @@ func (c *Config) Validate() error {
 	}
 	if _, err := net.LookupPort("tcp", port); err != nil {
 		return fmt.Errorf("stream-address: bad port %q", port)
+	}
+	if (c.StreamTLSCert == "") != (c.StreamTLSKey == "") {
+		return errors.New("stream-tls-cert and stream-tls-key: give both or neither")
 	}
 	if _, err := c.SlogLevel(); err != nil {
 		return err

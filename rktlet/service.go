@@ -84,6 +84,7 @@ type Service struct {
 	accounts   *accountsCache
 	logs       containerLogs
 	cpuSamples cpuSamples
+	stream     streamServer
 	recovered  atomic.Bool
 }
 

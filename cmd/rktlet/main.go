@@ -20,6 +20,7 @@ import (
 	"github.com/rktlet/rktlet/journal"
 	"github.com/rktlet/rktlet/network"
 	"github.com/rktlet/rktlet/rktlet"
+	"github.com/rktlet/rktlet/streaming"
 	"github.com/rktlet/rktlet/systemd"
 	"google.golang.org/grpc"
 )
@@ -79,6 +80,21 @@ func run(args []string) error {
 	// Followers write their checkpoints as they stop.
 	defer logs.Close()
 	svc.SetLogs(logs)
+	stream, err := newStreamServer(cfg, &streaming.Runtime{Containers: svc, Rkt: rkt}, log)
+	if err != nil {
+		return err
+	}
+	svc.SetStreamServer(stream)
+	go func() {
+		if err := stream.serve(); err != nil {
+			log.Error("streaming server stopped", "error", err)
+		}
+	}()
+	defer func() {
+		closeCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		stream.close(closeCtx)
+	}()
 
 	srv := grpc.NewServer(
 		grpc.ChainUnaryInterceptor(rktlet.UnaryInterceptor(log)),
@@ -109,7 +125,7 @@ func run(args []string) error {
 	}()
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(listener) }()
-	log.Info("rktlet serving", "version", rktlet.Version, "socket", cfg.Socket, "rkt", cfg.RktPath, "stage1", cfg.Stage1Path)
+	log.Info("rktlet serving", "version", rktlet.Version, "socket", cfg.Socket, "streaming", stream.url.String(), "rkt", cfg.RktPath, "stage1", cfg.Stage1Path)
 
 	select {
 	case err := <-serveErr:
