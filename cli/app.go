@@ -28,6 +28,10 @@ type AppAddOptions struct {
 	// Stdin, Stdout and Stderr are rkt's I/O modes: null, stream (through
 	// stage1's iottymux, attachable) or tty.
 	Stdin, Stdout, Stderr string
+	// RetainCapabilities is the app's capability bounding set;
+	// RemoveCapabilities takes capabilities out of rkt's default set
+	// instead (rkt refuses an empty retain set).
+	RetainCapabilities, RemoveCapabilities []string
 }
 
 // AppAdd adds an app to a running pod.
@@ -57,6 +61,11 @@ func (r *Rkt) AppAdd(ctx context.Context, uuid, image string, o AppAddOptions) e
 	}
 	if o.ReadOnlyRootfs {
 		args = append(args, "--readonly-rootfs=true")
+	}
+	if len(o.RetainCapabilities) > 0 {
+		args = append(args, "--caps-retain="+strings.Join(o.RetainCapabilities, ","))
+	} else if len(o.RemoveCapabilities) > 0 {
+		args = append(args, "--caps-remove="+strings.Join(o.RemoveCapabilities, ","))
 	}
 	for _, io := range [][2]string{{"--stdin=", o.Stdin}, {"--stdout=", o.Stdout}, {"--stderr=", o.Stderr}} {
 		if io[1] != "" {
@@ -98,6 +107,11 @@ func (r *Rkt) AppRemove(ctx context.Context, uuid, app string) error {
 type EnterUser struct {
 	UID    int64
 	Groups []int64
+	// Capabilities, when set, are the capability numbers (comma-separated)
+	// the command keeps in its bounding set: the app's own (patch 0009).
+	Capabilities *string
+	// WorkingDir is where the command starts, "/" when empty.
+	WorkingDir string
 }
 
 // EnterCommand prepares `rkt enter` of a command in an app's namespaces as
@@ -114,6 +128,12 @@ func (r *Rkt) EnterCommand(ctx context.Context, uuid, app string, user EnterUser
 			gids[i] = strconv.FormatInt(g, 10)
 		}
 		cmd.Env = append(cmd.Env, "RKT_ENTER_UID="+strconv.FormatInt(user.UID, 10), "RKT_ENTER_GIDS="+strings.Join(gids, ","))
+	}
+	if user.Capabilities != nil {
+		cmd.Env = append(cmd.Env, "RKT_ENTER_CAPS="+*user.Capabilities)
+	}
+	if user.WorkingDir != "" {
+		cmd.Env = append(cmd.Env, "RKT_ENTER_CWD="+user.WorkingDir)
 	}
 	cmd.SysProcAttr.Setpgid = true
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }

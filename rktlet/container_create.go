@@ -64,6 +64,15 @@ func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateCon
 	if err != nil {
 		return nil, err
 	}
+	caps, err := capabilitySet(cfg.GetLinux().GetSecurityContext())
+	if err != nil {
+		return nil, err
+	}
+	if len(caps) > 0 {
+		opts.RetainCapabilities = caps
+	} else {
+		opts.RemoveCapabilities = defaultCapabilities
+	}
 	opts.User = strconv.FormatInt(ident.UID, 10)
 	opts.Group = strconv.FormatInt(ident.GID, 10)
 	opts.SupplementaryGIDs = ident.Groups[1:]
@@ -82,7 +91,7 @@ func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateCon
 		containerRecord: containerRecord{
 			ID: id, SandboxID: sb.ID, App: appName(id), ACI: img.ACIs[0], ImageID: img.ID,
 			Config: raw, CreatedAt: time.Now().UnixNano(), Phase: phaseCreating,
-			User: ident,
+			User: ident, Capabilities: &caps,
 		},
 		config: cfg,
 	}

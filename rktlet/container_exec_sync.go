@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/rktlet/rktlet/cli"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -41,7 +40,7 @@ func (s *Service) ExecSync(ctx context.Context, req *runtimeapi.ExecSyncRequest)
 	}
 	// The command runs as the container's own user, as with the kubelet's
 	// other runtimes.
-	user := cli.EnterUser{UID: c.User.UID, Groups: c.User.Groups}
+	user := c.enterUser()
 	stdout, stderr, code, err := s.rktApps.Enter(ctx, sb.RktUUID, c.App, user, req.GetCmd())
 	if errors.Is(err, context.DeadlineExceeded) {
 		return nil, fmt.Errorf("command %q in container %s timed out after %ds: %w", req.GetCmd(), c.ID, req.GetTimeout(), context.DeadlineExceeded)

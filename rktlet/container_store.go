@@ -41,6 +41,9 @@ type containerRecord struct {
 	CreatedAt int64           `json:"createdAt"`
 	Phase     sandboxPhase    `json:"phase"`
 	User      identity        `json:"user"`
+	// Capabilities is the app's capability bounding set, which commands
+	// entered into it get too; nil for records older than that.
+	Capabilities *[]string `json:"capabilities,omitempty"`
 }
 
 type container struct {

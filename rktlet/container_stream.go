@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"path/filepath"
 
-	"github.com/rktlet/rktlet/cli"
 	"github.com/rktlet/rktlet/streaming"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -107,7 +106,7 @@ func (s *Service) ExecTarget(ctx context.Context, id string) (streaming.ExecTarg
 	if err != nil {
 		return streaming.ExecTarget{}, err
 	}
-	return streaming.ExecTarget{PodUUID: sb.RktUUID, App: c.App, User: cli.EnterUser{UID: c.User.UID, Groups: c.User.Groups}}, nil
+	return streaming.ExecTarget{PodUUID: sb.RktUUID, App: c.App, User: c.enterUser()}, nil
 }
 
 // AttachTarget finds a running container's iottymux sockets through the
