@@ -363,3 +363,26 @@ func TestLogsFullDiskIsReportedNotFatal(t *testing.T) {
 		t.Fatalf("a container after the full disk exited %d", c.Status.ExitCode)
 	}
 }
+
+// TestLogsSurvivePodStopRightAfterWriting: a container writes a burst and
+// the pod is stopped and removed at once; the file has every line.
+func TestLogsSurvivePodStopRightAfterWriting(t *testing.T) {
+	socket := env(t, "RKTLET_SOCKET")
+	podID, podCfg, logDir := logPod(t, socket, "logs-pod-stop")
+	id := shContainer(t, socket, podID, podCfg, "burst", `i=1; while [ $i -le 5000 ]; do echo "line $i"; i=$((i+1)); done; sleep 3600`)
+	// The burst takes well under a second; stop the pod while its lines
+	// are still on their way through iottymux and the journal.
+	time.Sleep(700 * time.Millisecond)
+	if _, err := crictl(t, socket, "stopp", podID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := crictl(t, socket, "rmp", podID); err != nil {
+		t.Fatal(err)
+	}
+	lines := assemble(readCRILog(t, filepath.Join(logDir, "burst.log")), "stdout")
+	numbered(t, "after the pod stopped", lines, "line ", 5000)
+	if len(lines) != 5000 {
+		t.Fatalf("%d lines, want 5000", len(lines))
+	}
+	_ = id
+}
