@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -42,7 +40,7 @@ func TestThreeContainersStatusFields(t *testing.T) {
 		rt.StopPodSandbox(context.Background(), &runtimeapi.StopPodSandboxRequest{PodSandboxId: pod.GetPodSandboxId()})
 		rt.RemovePodSandbox(context.Background(), &runtimeapi.RemovePodSandboxRequest{PodSandboxId: pod.GetPodSandboxId()})
 	})
-	imgStatus, err := criImageClient(t, socket).ImageStatus(ctx, &runtimeapi.ImageStatusRequest{Image: &runtimeapi.ImageSpec{Image: busybox}})
+	imgStatus, err := runtimeapi.NewImageServiceClient(criConn(t, socket)).ImageStatus(ctx, &runtimeapi.ImageStatusRequest{Image: &runtimeapi.ImageSpec{Image: busybox}})
 	if err != nil || imgStatus.GetImage() == nil {
 		t.Fatalf("ImageStatus: %v", err)
 	}
@@ -129,16 +127,6 @@ func TestThreeContainersStatusFields(t *testing.T) {
 			t.Errorf("%s.log: %q %v, want a line ending %q", name, b, err, want)
 		}
 	}
-}
-
-func criImageClient(t *testing.T, socket string) runtimeapi.ImageServiceClient {
-	t.Helper()
-	conn, err := grpc.NewClient("unix://"+socket, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return runtimeapi.NewImageServiceClient(conn)
 }
 
 func containsLine(text, suffix string) bool {

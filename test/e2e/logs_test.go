@@ -30,15 +30,22 @@ func logPod(t *testing.T, socket, name string) (string, string, string) {
 	return runp(t, socket, cfg), cfg, logDir
 }
 
-// shContainer creates and starts a busybox container running script.
+// shContainer creates and starts a busybox container running script, with
+// its log in the pod's log directory.
 func shContainer(t *testing.T, socket, podID, podCfg, name, script string) string {
 	t.Helper()
-	cfg := map[string]any{
+	return startContainer(t, socket, podID, podCfg, map[string]any{
 		"metadata": map[string]any{"name": name},
 		"image":    map[string]any{"image": busybox},
 		"command":  []string{"sh", "-c", script},
 		"log_path": name + ".log",
-	}
+	})
+}
+
+// startContainer creates a container from cfg (crictl's JSON) in the pod
+// and starts it.
+func startContainer(t *testing.T, socket, podID, podCfg string, cfg map[string]any) string {
+	t.Helper()
 	b, _ := json.Marshal(cfg)
 	path := filepath.Join(t.TempDir(), "ctr.json")
 	if err := os.WriteFile(path, b, 0o644); err != nil {

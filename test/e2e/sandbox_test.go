@@ -24,12 +24,18 @@ import (
 // would not make as they are.
 func criClient(t *testing.T, socket string) runtimeapi.RuntimeServiceClient {
 	t.Helper()
+	return runtimeapi.NewRuntimeServiceClient(criConn(t, socket))
+}
+
+// criConn is a gRPC connection to socket, closed when the test ends.
+func criConn(t *testing.T, socket string) *grpc.ClientConn {
+	t.Helper()
 	conn, err := grpc.NewClient("unix://"+socket, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	return runtimeapi.NewRuntimeServiceClient(conn)
+	return conn
 }
 
 // podConfig writes a crictl pod config and returns its path.

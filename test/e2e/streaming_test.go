@@ -5,14 +5,11 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -33,20 +30,7 @@ func streamContainer(t *testing.T, socket, name string, cfg map[string]any) (str
 	if cfg["image"] == nil {
 		cfg["image"] = map[string]any{"image": busybox}
 	}
-	b, _ := json.Marshal(cfg)
-	path := filepath.Join(t.TempDir(), "ctr.json")
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	out, err := crictl(t, socket, "create", podID, path, podCfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := strings.TrimSpace(out)
-	if _, err := crictl(t, socket, "start", id); err != nil {
-		t.Fatal(err)
-	}
-	return podID, id
+	return podID, startContainer(t, socket, podID, podCfg, cfg)
 }
 
 func crictlCmd(t *testing.T, socket string, args ...string) *exec.Cmd {

@@ -10,11 +10,10 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"github.com/rktlet/rktlet/hack/bench/benchutil"
 	"log"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"slices"
 	"time"
 
 	"google.golang.org/grpc"
@@ -34,34 +33,11 @@ var (
 	syncDir    = flag.String("sync-dir", "", "if set: around the List/Status phase, write ready-N there and wait for go-N (so a tracer can attach)")
 )
 
-type stats []time.Duration
-
-func (s stats) mean() time.Duration {
-	var sum time.Duration
-	for _, d := range s {
-		sum += d
-	}
-	return sum / time.Duration(max(1, len(s)))
-}
-
-func (s stats) pct(p float64) time.Duration {
-	c := slices.Clone(s)
-	slices.Sort(c)
-	return c[min(len(c)-1, int(float64(len(c))*p))]
-}
+type stats = benchutil.Durations
 
 func handshake(n int) {
-	if *syncDir == "" {
-		return
-	}
-	if err := os.WriteFile(filepath.Join(*syncDir, fmt.Sprintf("ready-%d", n)), nil, 0o644); err != nil {
+	if err := benchutil.Handshake(*syncDir, n); err != nil {
 		log.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(*syncDir, fmt.Sprintf("go-%d", n))); err == nil {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }
 
@@ -183,9 +159,9 @@ func main() {
 	row := func(what string, s, ref stats, p float64) {
 		ratio := ""
 		if ref != nil {
-			ratio = fmt.Sprintf("%.2f×", float64(s.mean())/float64(ref.mean()))
+			ratio = fmt.Sprintf("%.2f×", float64(s.Mean())/float64(ref.Mean()))
 		}
-		fmt.Printf("| %s | %v | %v | %v | %s |\n", what, s.mean().Round(10*time.Microsecond), s.pct(0.5).Round(10*time.Microsecond), s.pct(p).Round(10*time.Microsecond), ratio)
+		fmt.Printf("| %s | %v | %v | %v | %s |\n", what, s.Mean().Round(10*time.Microsecond), s.Pct(0.5).Round(10*time.Microsecond), s.Pct(p).Round(10*time.Microsecond), ratio)
 	}
 	row("reference: rkt app add", dAdd, nil, 1)
 	row("CreateContainer", cCreate, dAdd, 1)

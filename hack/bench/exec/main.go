@@ -10,12 +10,12 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"github.com/rktlet/rktlet/hack/bench/benchutil"
 	"io"
 	"log"
 	"net/http"
 	"net/url"
 	"os/exec"
-	"slices"
 	"time"
 
 	"google.golang.org/grpc"
@@ -34,21 +34,7 @@ var (
 	runs    = flag.Int("runs", 30, "execs each way")
 )
 
-type stats []time.Duration
-
-func (s stats) mean() time.Duration {
-	var sum time.Duration
-	for _, d := range s {
-		sum += d
-	}
-	return sum / time.Duration(max(1, len(s)))
-}
-
-func (s stats) pct(p float64) time.Duration {
-	c := slices.Clone(s)
-	slices.Sort(c)
-	return c[min(len(c)-1, int(float64(len(c))*p))]
-}
+type stats = benchutil.Durations
 
 // streamExec runs an exec URL with SPDY (v4 protocol): stdout and error
 // streams, no stdin, no terminal; it returns when the error stream closes.
@@ -177,9 +163,9 @@ func main() {
 	row := func(what string, s stats, ref bool) {
 		ratio := ""
 		if !ref {
-			ratio = fmt.Sprintf("%.2f×", float64(s.mean())/float64(direct.mean()))
+			ratio = fmt.Sprintf("%.2f×", float64(s.Mean())/float64(direct.Mean()))
 		}
-		fmt.Printf("| %s | %v | %v | %v | %s |\n", what, s.mean().Round(100*time.Microsecond), s.pct(0.5).Round(100*time.Microsecond), s.pct(0.99).Round(100*time.Microsecond), ratio)
+		fmt.Printf("| %s | %v | %v | %v | %s |\n", what, s.Mean().Round(100*time.Microsecond), s.Pct(0.5).Round(100*time.Microsecond), s.Pct(0.99).Round(100*time.Microsecond), ratio)
 	}
 	row("reference: rkt enter run directly", direct, true)
 	row("ExecSync through rktlet", sync, false)

@@ -11,11 +11,10 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/rktlet/rktlet/hack/bench/benchutil"
 	"log"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"slices"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -40,17 +39,8 @@ var (
 )
 
 func handshake(n int) {
-	if *syncDir == "" {
-		return
-	}
-	if err := os.WriteFile(filepath.Join(*syncDir, fmt.Sprintf("ready-%d", n)), nil, 0o644); err != nil {
+	if err := benchutil.Handshake(*syncDir, n); err != nil {
 		log.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(*syncDir, fmt.Sprintf("go-%d", n))); err == nil {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }
 
@@ -87,21 +77,7 @@ func push(repo string) (string, string, error) {
 	return ref, fmt.Sprintf("%s/%s@%s", *registry, repo, digest), nil
 }
 
-type stats []time.Duration
-
-func (s stats) mean() time.Duration {
-	var sum time.Duration
-	for _, d := range s {
-		sum += d
-	}
-	return sum / time.Duration(max(1, len(s)))
-}
-
-func (s stats) pct(p float64) time.Duration {
-	c := slices.Clone(s)
-	slices.Sort(c)
-	return c[min(len(c)-1, int(float64(len(c))*p))]
-}
+type stats = benchutil.Durations
 
 func main() {
 	flag.Parse()
@@ -190,13 +166,13 @@ func main() {
 	row := func(what string, s stats, ref stats, tail string) {
 		ratio := ""
 		if ref != nil {
-			ratio = fmt.Sprintf("%.2f×", float64(s.mean())/float64(ref.mean()))
+			ratio = fmt.Sprintf("%.2f×", float64(s.Mean())/float64(ref.Mean()))
 		}
-		last := s.pct(1)
+		last := s.Pct(1)
 		if tail == "p99" {
-			last = s.pct(0.99)
+			last = s.Pct(0.99)
 		}
-		fmt.Printf("| %s | %v | %v | %v (%s) | %s |\n", what, round(s.mean()), round(s.pct(0.5)), round(last), tail, ratio)
+		fmt.Printf("| %s | %v | %v | %v (%s) | %s |\n", what, round(s.Mean()), round(s.Pct(0.5)), round(last), tail, ratio)
 	}
 	row("reference: rkt fetch docker://…@sha256:… run directly", direct, nil, "max")
 	row("PullImage through rktlet", through, direct, "max")

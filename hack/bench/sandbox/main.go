@@ -8,6 +8,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/rktlet/rktlet/hack/bench/benchutil"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -34,17 +35,8 @@ var (
 // handshake lets the script around this program attach a tracer to rktlet
 // for exactly the List/Status phase.
 func handshake(n int) {
-	if *syncDir == "" {
-		return
-	}
-	if err := os.WriteFile(filepath.Join(*syncDir, fmt.Sprintf("ready-%d", n)), nil, 0o644); err != nil {
+	if err := benchutil.Handshake(*syncDir, n); err != nil {
 		fail(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(*syncDir, fmt.Sprintf("go-%d", n))); err == nil {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }
 
