@@ -16,13 +16,7 @@ func (s *Service) ListContainers(ctx context.Context, req *runtimeapi.ListContai
 	f := req.GetFilter()
 	resp := &runtimeapi.ListContainersResponse{}
 	for _, c := range s.containers.list() {
-		if f.GetId() != "" && !strings.HasPrefix(c.ID, f.GetId()) {
-			continue
-		}
-		if f.GetPodSandboxId() != "" && !strings.HasPrefix(c.SandboxID, f.GetPodSandboxId()) {
-			continue
-		}
-		if !matchLabels(c.config.GetLabels(), f.GetLabelSelector()) {
+		if !c.matches(f.GetId(), f.GetPodSandboxId(), f.GetLabelSelector()) {
 			continue
 		}
 		sb, _ := s.sandboxes.get(c.SandboxID)
@@ -44,4 +38,11 @@ func (s *Service) ListContainers(ctx context.Context, req *runtimeapi.ListContai
 		})
 	}
 	return resp, nil
+}
+
+// matches applies the ID, sandbox ID (both may be prefixes) and label parts
+// of a ListContainers or ListContainerStats filter.
+func (c *container) matches(id, sandboxID string, labels map[string]string) bool {
+	return strings.HasPrefix(c.ID, id) && strings.HasPrefix(c.SandboxID, sandboxID) &&
+		matchLabels(c.config.GetLabels(), labels)
 }

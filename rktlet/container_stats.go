@@ -158,13 +158,7 @@ func (s *Service) ListContainerStats(ctx context.Context, req *runtimeapi.ListCo
 		if c.Phase == phaseCreating {
 			continue
 		}
-		if f.GetId() != "" && !strings.HasPrefix(c.ID, f.GetId()) {
-			continue
-		}
-		if f.GetPodSandboxId() != "" && !strings.HasPrefix(c.SandboxID, f.GetPodSandboxId()) {
-			continue
-		}
-		if !matchLabels(c.config.GetLabels(), f.GetLabelSelector()) {
+		if !c.matches(f.GetId(), f.GetPodSandboxId(), f.GetLabelSelector()) {
 			continue
 		}
 		out = append(out, s.containerStats(ctx, c))
