@@ -110,16 +110,44 @@ func (r *Rkt) ImageCatManifest(ctx context.Context, id string) (ImageManifest, e
 	return m, nil
 }
 
-// ImageBlobSize is the size of a fetched image's ACI in rkt's content store
-// (cas/blob/sha512/<first two hex digits>/<ID>), read without running rkt.
-func (r *Rkt) ImageBlobSize(id string) (uint64, error) {
+// storePath is where rkt's content store keeps kind ("blob",
+// "imageManifest") of image id: cas/<kind>/sha512/<first two hex digits>/<id>.
+func (r *Rkt) storePath(kind, id string) (string, error) {
 	hash, ok := strings.CutPrefix(id, "sha512-")
 	if !ok || len(hash) < 2 || strings.ContainsAny(id, "/.") {
-		return 0, fmt.Errorf("bad rkt image ID %q", id)
+		return "", fmt.Errorf("bad rkt image ID %q", id)
 	}
-	fi, err := os.Stat(filepath.Join(r.DataDir, "cas", "blob", "sha512", hash[:2], id))
+	return filepath.Join(r.DataDir, "cas", kind, "sha512", hash[:2], id), nil
+}
+
+// ImageBlobSize is the size of a fetched image's ACI in rkt's content store,
+// read without running rkt.
+func (r *Rkt) ImageBlobSize(id string) (uint64, error) {
+	path, err := r.storePath("blob", id)
+	if err != nil {
+		return 0, err
+	}
+	fi, err := os.Stat(path)
 	if err != nil {
 		return 0, err
 	}
 	return uint64(fi.Size()), nil
+}
+
+// ImageStoredManifest reads a fetched image's ACI manifest from the copy
+// rkt's store keeps beside the blob, without running rkt.
+func (r *Rkt) ImageStoredManifest(id string) (ImageManifest, error) {
+	path, err := r.storePath("imageManifest", id)
+	if err != nil {
+		return ImageManifest{}, err
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ImageManifest{}, err
+	}
+	var m ImageManifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return ImageManifest{}, fmt.Errorf("parsing manifest of %s: %w", id, err)
+	}
+	return m, nil
 }

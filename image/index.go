@@ -181,8 +181,15 @@ func isHex(s string) bool {
 // Record adds a pulled image under tagRef (may be empty) and repoDigest, with
 // the ACI rkt stored it as. A tag that named another image moves here.
 func (x *Index) Record(img Image, tagRef, repoDigest, aci string) (Image, error) {
+	return x.FinishPull("", img, tagRef, repoDigest, aci)
+}
+
+// FinishPull records the image as Record does and forgets the pull under
+// pendingKey (may be empty) in the same write: one fsync fewer per pull.
+func (x *Index) FinishPull(pendingKey string, img Image, tagRef, repoDigest, aci string) (Image, error) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
+	delete(x.pending, pendingKey)
 	cur, ok := x.images[img.ID]
 	if !ok {
 		cur = &Image{ID: img.ID, Pulled: time.Now().UTC()}

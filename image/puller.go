@@ -266,8 +266,16 @@ func writeAuthDir(parent, host string, auth *Auth) (string, error) {
 	return dir, nil
 }
 
-// fetchURL is the docker:// URL rkt fetches: by manifest digest, so what is
-// stored is exactly what was resolved.
+// nameURL is the docker:// URL of ref as written (tag or digest) at ep.
+func nameURL(ref Reference, ep endpoint) string {
+	if ref.Digest != "" {
+		return "docker://" + ep.host + "/" + ref.Path() + "@" + ref.Digest.String()
+	}
+	return "docker://" + ep.host + "/" + ref.Path() + ":" + ref.Tag
+}
+
+// fetchURL is the docker:// URL of what was resolved: by manifest digest,
+// so what is stored is exactly that.
 func fetchURL(r resolved, path string) string {
 	return "docker://" + r.endpoint.host + "/" + path + "@" + r.manifest.String()
 }

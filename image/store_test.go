@@ -4,7 +4,9 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"os"
 	"slices"
+	"sync"
 	"testing"
 
 	"github.com/rktlet/rktlet/cli"
@@ -12,19 +14,48 @@ import (
 
 // fakeRkt is an rkt image store in memory.
 type fakeRkt struct {
+	mu        sync.Mutex
 	images    map[string]cli.ImageManifest
 	removed   []string
 	fetchURLs []string
+	// fetched says which manifest a fetch of url stores; nil: "sha512-fetched"
+	// with no manifest.
+	fetched func(url string) (aci, manifestDigest string, err error)
 }
 
 func (f *fakeRkt) Fetch(_ context.Context, url string, _ cli.FetchOptions) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	f.fetchURLs = append(f.fetchURLs, url)
-	return "sha512-fetched", nil
+	if f.fetched == nil {
+		return "sha512-fetched", nil
+	}
+	aci, manifest, err := f.fetched(url)
+	if err != nil {
+		return "", err
+	}
+	if f.images == nil {
+		f.images = map[string]cli.ImageManifest{}
+	}
+	f.images[aci] = dockerACI(manifest)
+	return aci, nil
+}
+
+func (f *fakeRkt) ImageStoredManifest(id string) (cli.ImageManifest, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	m, ok := f.images[id]
+	if !ok {
+		return cli.ImageManifest{}, os.ErrNotExist
+	}
+	return m, nil
 }
 
 func (f *fakeRkt) ImageBlobSize(id string) (uint64, error) { return 100, nil }
 
 func (f *fakeRkt) ImageList(context.Context) ([]cli.ImageInfo, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	var out []cli.ImageInfo
 	for id := range f.images {
 		out = append(out, cli.ImageInfo{ID: id, Size: 100})
@@ -33,6 +64,8 @@ func (f *fakeRkt) ImageList(context.Context) ([]cli.ImageInfo, error) {
 }
 
 func (f *fakeRkt) ImageRemove(_ context.Context, ids ...string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	for _, id := range ids {
 		delete(f.images, id)
 		f.removed = append(f.removed, id)
@@ -41,6 +74,8 @@ func (f *fakeRkt) ImageRemove(_ context.Context, ids ...string) error {
 }
 
 func (f *fakeRkt) ImageCatManifest(_ context.Context, id string) (cli.ImageManifest, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	return f.images[id], nil
 }
 
