@@ -35,14 +35,32 @@ critest_rc=$?
 set -e
 tail -n 60 "$ROOT/_output/critest.out"
 result=$(grep '^critest: .* passed, ' "$ROOT/_output/critest.out" | tail -1 | sed 's/^critest: //')
+# The Streaming specs again, with critest's websocket clients: v5 channels
+# for exec and attach, SPDY tunnelled through a websocket for port-forward.
+step "critest, streaming over websockets"
+set +e
+bash hack/testbed.sh exec -- env CRITEST_FOCUS_FILE="$ROOT/test/critest/focus-websocket.txt" \
+	CRITEST_REPORT_DIR="$ROOT/_output/critest-websocket" \
+	bash test/critest.sh --websocket-exec --websocket-attach --websocket-portforward \
+	>"$ROOT/_output/critest-websocket.out" 2>&1
+ws_rc=$?
+set -e
+tail -n 20 "$ROOT/_output/critest-websocket.out"
+ws_result=$(grep '^critest: .* passed, ' "$ROOT/_output/critest-websocket.out" | tail -1 | sed 's/^critest: //')
 trap - EXIT
 step "test bed down"
 bash hack/testbed.sh down
 echo
 echo "make test: all steps passed in $(($(date +%s) - start)) s; critest:"
+if [ "$ws_rc" -ne 0 ]; then
+	echo "critest over websockets failed; full log in _output/critest-websocket.out" >&2
+	echo "critest (websockets): ${ws_result:-no result}"
+fi
 if [ "$critest_rc" -ne 0 ]; then
 	echo "critest failed; full log in _output/critest.out" >&2
 	echo "critest: ${result:-no result}"
 	exit 1
 fi
+[ "$ws_rc" -eq 0 ] || exit 1
+echo "critest (websockets): $ws_result"
 echo "critest: $result"

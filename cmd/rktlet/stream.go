@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -10,20 +9,18 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/rktlet/rktlet/config"
 	"github.com/rktlet/rktlet/streaming"
-	criStreaming "k8s.io/cri-streaming/pkg/streaming"
 )
 
-// streamServer is the kubelet's CRI streaming server on its own listener:
-// 127.0.0.1 and an ephemeral port unless configured otherwise (the kubelet
-// proxies streams to it), TLS when a certificate is configured. URLs carry
-// only the server's random single-use token, which expires after a minute.
+// streamServer is rktlet's streaming server on its own listener: 127.0.0.1
+// and an ephemeral port unless configured otherwise (the kubelet proxies
+// streams to it), TLS when a certificate is configured. URLs carry only a
+// random single-use token, which expires after a minute.
 type streamServer struct {
-	criStreaming.Server
+	*streaming.Server
 	http     *http.Server
 	listener net.Listener
 	url      *url.URL
@@ -46,18 +43,10 @@ func newStreamServer(cfg config.Config, rt *streaming.Runtime, log *slog.Logger)
 		scheme = "https"
 	}
 	base := &url.URL{Scheme: scheme, Host: ln.Addr().String()}
-	sc := criStreaming.DefaultConfig
-	sc.Addr = ln.Addr().String()
-	sc.BaseURL = base
-	sc.TLSConfig = tlsConfig
-	srv, err := criStreaming.NewServer(sc, rt)
-	if err != nil {
-		ln.Close()
-		return nil, err
-	}
+	srv := streaming.NewServer(base, rt, log)
 	s := &streamServer{Server: srv, listener: ln, url: base}
 	s.http = &http.Server{
-		Handler:           logRefused(srv, log),
+		Handler:           srv,
 		TLSConfig:         tlsConfig,
 		ReadHeaderTimeout: 10 * time.Second,
 	}
@@ -79,49 +68,4 @@ func (s *streamServer) serve() error {
 
 func (s *streamServer) close(ctx context.Context) {
 	_ = s.http.Shutdown(ctx)
-}
-
-// statusRecorder remembers a response's status; it passes hijacking on
-// (SPDY and websocket upgrades need it).
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-}
-
-func (r *statusRecorder) WriteHeader(code int) {
-	if r.status == 0 {
-		r.status = code
-	}
-	r.ResponseWriter.WriteHeader(code)
-}
-
-func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
-
-func (r *statusRecorder) Flush() {
-	if f, ok := r.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
-}
-
-func (r *statusRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	h, ok := r.ResponseWriter.(http.Hijacker)
-	if !ok {
-		return nil, nil, errors.New("the connection cannot be hijacked")
-	}
-	return h.Hijack()
-}
-
-// logRefused logs every streaming request the server turned away: a token
-// that is unknown, used already or expired is answered 404 by the server.
-func logRefused(next http.Handler, log *slog.Logger) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rec := &statusRecorder{ResponseWriter: w}
-		next.ServeHTTP(rec, r)
-		if rec.status == http.StatusNotFound || rec.status == http.StatusUnauthorized || rec.status == http.StatusForbidden {
-			// The path's first element says exec, attach or
-			// portforward; the token after it is not logged.
-			kind, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
-			log.Warn("streaming request refused: unknown, used or expired token", "request", kind, "status", rec.status, "remote", r.RemoteAddr)
-		}
-	})
 }

@@ -38,16 +38,28 @@ func crictlCmd(t *testing.T, socket string, args ...string) *exec.Cmd {
 	return exec.Command(env(t, "CRICTL"), full...)
 }
 
-func TestStreamingExecWithCrictl(t *testing.T) {
-	socket := env(t, "RKTLET_SOCKET")
-	_, id := streamContainer(t, socket, "stream-exec", map[string]any{"command": []string{"sleep", "3600"}})
+// transports are crictl's streaming transports: SPDY, and websockets (v5
+// channels for exec and attach, SPDY tunnelled for port-forward).
+var transports = []string{"spdy", "websocket"}
 
-	out, err := crictl(t, socket, "exec", id, "sh", "-c", "echo to-stdout; echo to-stderr >&2")
+func forEachTransport(t *testing.T, test func(t *testing.T, transport string)) {
+	for _, tr := range transports {
+		t.Run(tr, func(t *testing.T) { test(t, tr) })
+	}
+}
+
+func TestStreamingExecWithCrictl(t *testing.T) { forEachTransport(t, testExecWithCrictl) }
+
+func testExecWithCrictl(t *testing.T, transport string) {
+	socket := env(t, "RKTLET_SOCKET")
+	_, id := streamContainer(t, socket, "stream-exec-"+transport, map[string]any{"command": []string{"sleep", "3600"}})
+
+	out, err := crictl(t, socket, "exec", "--transport", transport, id, "sh", "-c", "echo to-stdout; echo to-stderr >&2")
 	if err != nil || strings.TrimSpace(out) != "to-stdout" {
 		t.Fatalf("crictl exec: %q %v", out, err)
 	}
 	// The exit code travels back (crictl names it and exits 1).
-	cmd := crictlCmd(t, socket, "exec", id, "sh", "-c", "exit 3")
+	cmd := crictlCmd(t, socket, "exec", "--transport", transport, id, "sh", "-c", "exit 3")
 	errOut, _ := cmd.CombinedOutput()
 	if !strings.Contains(string(errOut), "command terminated with exit code 3") {
 		t.Fatalf("crictl exec of exit 3: %q", errOut)
@@ -55,7 +67,7 @@ func TestStreamingExecWithCrictl(t *testing.T) {
 
 	// With a terminal: crictl runs under a pty of 33 rows and 111 columns,
 	// the exec'd shell sees that size, then a new one after a resize.
-	cmd = crictlCmd(t, socket, "exec", "-it", id, "sh")
+	cmd = crictlCmd(t, socket, "exec", "--transport", transport, "-it", id, "sh")
 	ptm, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 33, Cols: 111})
 	if err != nil {
 		t.Fatal(err)
@@ -96,10 +108,12 @@ func TestStreamingExecWithCrictl(t *testing.T) {
 	}
 }
 
-func TestStreamingAttachWithCrictl(t *testing.T) {
+func TestStreamingAttachWithCrictl(t *testing.T) { forEachTransport(t, testAttachWithCrictl) }
+
+func testAttachWithCrictl(t *testing.T, transport string) {
 	socket := env(t, "RKTLET_SOCKET")
-	_, id := streamContainer(t, socket, "stream-attach", map[string]any{"command": []string{"/bin/sh"}, "stdin": true})
-	cmd := crictlCmd(t, socket, "attach", "-i", id)
+	_, id := streamContainer(t, socket, "stream-attach-"+transport, map[string]any{"command": []string{"/bin/sh"}, "stdin": true})
+	cmd := crictlCmd(t, socket, "attach", "--transport", transport, "-i", id)
 	in, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -134,12 +148,14 @@ func TestStreamingAttachWithCrictl(t *testing.T) {
 	}
 }
 
-func TestStreamingPortForwardWithCrictl(t *testing.T) {
+func TestStreamingPortForwardWithCrictl(t *testing.T) { forEachTransport(t, testPortForwardWithCrictl) }
+
+func testPortForwardWithCrictl(t *testing.T, transport string) {
 	socket := env(t, "RKTLET_SOCKET")
 	if _, err := crictl(t, socket, "pull", "registry.k8s.io/e2e-test-images/nginx:1.14-2"); err != nil {
 		t.Fatal(err)
 	}
-	podID, _ := streamContainer(t, socket, "stream-portforward", map[string]any{
+	podID, _ := streamContainer(t, socket, "stream-portforward-"+transport, map[string]any{
 		"image": map[string]any{"image": "registry.k8s.io/e2e-test-images/nginx:1.14-2"},
 	})
 	// A free local port for crictl to listen on.
@@ -149,7 +165,7 @@ func TestStreamingPortForwardWithCrictl(t *testing.T) {
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
-	cmd := crictlCmd(t, socket, "port-forward", podID, strconv.Itoa(port)+":80")
+	cmd := crictlCmd(t, socket, "port-forward", "--transport", transport, podID, strconv.Itoa(port)+":80")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -237,9 +253,13 @@ func TestStreamingURLsAndTokens(t *testing.T) {
 // TestStreamingKilledClientLeavesNothing: the exec'd command goes with its
 // client.
 func TestStreamingKilledClientLeavesNothing(t *testing.T) {
+	forEachTransport(t, testKilledClientLeavesNothing)
+}
+
+func testKilledClientLeavesNothing(t *testing.T, transport string) {
 	socket := env(t, "RKTLET_SOCKET")
-	_, id := streamContainer(t, socket, "stream-kill", map[string]any{"command": []string{"sleep", "3600"}})
-	cmd := crictlCmd(t, socket, "exec", id, "sleep", "4321")
+	_, id := streamContainer(t, socket, "stream-kill-"+transport, map[string]any{"command": []string{"sleep", "3600"}})
+	cmd := crictlCmd(t, socket, "exec", "--transport", transport, id, "sleep", "4321")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

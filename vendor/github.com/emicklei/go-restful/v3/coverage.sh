@@ -1,2 +1,0 @@
-go test -coverprofile=coverage.out
-go tool cover -html=coverage.out
