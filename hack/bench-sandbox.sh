@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Benchmark (not a test): RunPodSandbox through rktlet against the same
 # `rkt app sandbox` started directly with systemd-run, and ListPodSandbox /
-# PodSandboxStatus with 50 pods alive. For exactly the List/Status phase,
-# strace follows rktlet and records every process it starts (execve): the
-# count printed must be 0. Needs the test bed (make testbed-up).
+# PodSandboxStatus with 50 pods alive. The List/Status calls are timed
+# untraced, then repeated while strace follows rktlet and records every
+# process it starts (execve): the count printed must be 0. Needs the test
+# bed (make testbed-up).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)

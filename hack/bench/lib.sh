@@ -4,7 +4,10 @@
 # bed's rktlet, runs the program in the bed with ARGS and --sync-dir, and for
 # exactly the phase between its ready-1 and ready-2 handshakes follows
 # rktlet with `strace -f -e trace=execve`, then prints how many processes
-# rktlet started (it must be 0: List and Status never spawn anything).
+# rktlet started (it must be 0: List and Status never spawn anything). The
+# programs time their List/Status calls before that phase and repeat them
+# inside it: ptrace stops rktlet at every system call, so latencies taken
+# under strace would be the tracer's.
 bench_with_execve_trace() {
 	local name=$1
 	shift
