@@ -126,11 +126,16 @@ func (s *Service) stage1Root(uuid string) (string, error) {
 
 // appStatusDir is where stage1 writes its apps' status files.
 func (s *Service) appStatusDir(uuid string) (string, error) {
+	if dir, ok := s.statusFiles.dirOf(uuid); ok {
+		return dir, nil
+	}
 	root, err := s.stage1Root(uuid)
 	if err != nil {
 		return "", err
 	}
-	return filepath.Join(root, "rkt", "status"), nil
+	dir := filepath.Join(root, "rkt", "status")
+	s.statusFiles.remember(uuid, dir)
+	return dir, nil
 }
 
 // podJournalDir is where the pod's journald keeps its persistent journal
@@ -172,8 +177,8 @@ func (s *Service) readAppState(c *container, sb *sandbox) appState {
 	if c.Phase == phaseCreated {
 		st.state = runtimeapi.ContainerState_CONTAINER_CREATED
 	}
-	fi, err := os.Stat(filepath.Join(dir, c.App+"-started"))
-	if err != nil {
+	started, ok := s.statusFiles.get(dir, c.App+"-started")
+	if !ok {
 		if sb.state != runtimeapi.PodSandboxState_SANDBOX_READY && c.Phase == phaseCreated {
 			// Never started, and its pod is gone: it never will.
 			st.state, st.reason, st.message = runtimeapi.ContainerState_CONTAINER_EXITED, "Error", "the pod sandbox stopped before the container started"
@@ -182,9 +187,9 @@ func (s *Service) readAppState(c *container, sb *sandbox) appState {
 		return st
 	}
 	st.state = runtimeapi.ContainerState_CONTAINER_RUNNING
-	st.startedAt = fi.ModTime().UnixNano()
-	fi, err = os.Stat(filepath.Join(dir, c.App))
-	if err != nil {
+	st.startedAt = started.modTime.UnixNano()
+	exited, ok := s.statusFiles.get(dir, c.App)
+	if !ok {
 		if sb.state != runtimeapi.PodSandboxState_SANDBOX_READY {
 			// The pod stopped under it: its processes were killed.
 			st.state, st.exitCode, st.reason = runtimeapi.ContainerState_CONTAINER_EXITED, 137, "Error"
@@ -193,13 +198,15 @@ func (s *Service) readAppState(c *container, sb *sandbox) appState {
 		}
 		return st
 	}
+	if strings.TrimSpace(exited.content) == "" && time.Since(exited.modTime) < time.Second {
+		// The reaper created the file and has yet to write the code.
+		return st
+	}
 	st.state = runtimeapi.ContainerState_CONTAINER_EXITED
-	st.finishedAt = fi.ModTime().UnixNano()
+	st.finishedAt = exited.modTime.UnixNano()
 	st.exitCode = 1 // stage1 may die before writing the code, as rkt assumes
-	if b, err := os.ReadFile(filepath.Join(dir, c.App)); err == nil {
-		if code, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
-			st.exitCode = int32(code)
-		}
+	if code, err := strconv.Atoi(strings.TrimSpace(exited.content)); err == nil {
+		st.exitCode = int32(code)
 	}
 	if st.exitCode == 0 {
 		st.reason = "Completed"

@@ -94,6 +94,7 @@ func (s *Service) teardownSandbox(ctx context.Context, sb *sandbox, mode teardow
 		s.logs.FinishPod(sb.ID, 5*time.Second)
 	}
 	if uuid != "" {
+		s.statusFiles.forget(uuid)
 		if err := s.rktPods.RemovePod(ctx, uuid); err != nil {
 			return fmt.Errorf("removing rkt pod %s of sandbox %s: %w", uuid, sb.ID, err)
 		}

@@ -81,11 +81,13 @@ type Service struct {
 	containers *containerStore
 	rktApps    rktApps
 	appCgroups *appCgroups
-	accounts   *accountsCache
-	logs       containerLogs
-	cpuSamples cpuSamples
-	stream     streamServer
-	recovered  atomic.Bool
+	// statusFiles holds stage1's app status files, updated by inotify.
+	statusFiles *appStatusFiles
+	accounts    *accountsCache
+	logs        containerLogs
+	cpuSamples  cpuSamples
+	stream      streamServer
+	recovered   atomic.Bool
 }
 
 // SetRktApps gives the service rkt's app commands (containers).
@@ -95,19 +97,20 @@ func (s *Service) SetRktApps(apps rktApps) { s.rktApps = apps }
 func NewService(cfg config.Config, log *slog.Logger, sd systemdClient, rkt rktRunner, network podNetworker, images imageStore) *Service {
 	imageFS, podFS := newStoreCaches(cfg.RktDataDir)
 	return &Service{
-		config:     cfg,
-		log:        log,
-		systemd:    sd,
-		rkt:        newRktProbe(cfg.RktPath, rkt),
-		rktPods:    rkt,
-		sandboxes:  newSandboxStore(cfg.StateDir),
-		containers: newContainerStore(cfg.StateDir),
-		accounts:   newAccountsCache(cfg.RktDataDir),
-		appCgroups: &appCgroups{systemd: sd},
-		network:    network,
-		images:     images,
-		imageFS:    imageFS,
-		podFS:      podFS,
+		config:      cfg,
+		log:         log,
+		systemd:     sd,
+		rkt:         newRktProbe(cfg.RktPath, rkt),
+		rktPods:     rkt,
+		sandboxes:   newSandboxStore(cfg.StateDir),
+		containers:  newContainerStore(cfg.StateDir),
+		accounts:    newAccountsCache(cfg.RktDataDir),
+		statusFiles: newAppStatusFiles(log),
+		appCgroups:  &appCgroups{systemd: sd},
+		network:     network,
+		images:      images,
+		imageFS:     imageFS,
+		podFS:       podFS,
 	}
 }
 

@@ -1,0 +1,236 @@
+package rktlet
+
+import (
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+)
+
+// appStatusFiles is an in-memory copy of the status files stage1 keeps for
+// each pod's apps (rkt/status: <app>-created, <app>-started, and <app> with
+// the exit code), kept current by inotify events on every pod's status
+// directory. Container states come from these files (see the state machine
+// in container_store.go); with the copy, List and Status read memory rather
+// than a few files per container per call, and a Stop waiting for the exit
+// is woken by the write instead of polling.
+//
+// inotify rather than the pod systemd's D-Bus signals: the files are what
+// stage1 commits (the exit code is written by the app's reaper after the
+// unit stopped), they survive rktlet and systemd restarts, and one
+// descriptor covers every pod. Writes by stage1 go through the pod's
+// overlay into the upper directory rktlet watches, which inotify reports.
+//
+// A directory is watched from the first time it is read; one that cannot be
+// watched (not there yet, inotify limits) is read from disk on each call,
+// as is everything after the kernel dropped events (queue overflow) until
+// it is read again.
+type appStatusFiles struct {
+	log     *slog.Logger
+	watcher *fsnotify.Watcher // nil: inotify unavailable, always read from disk
+
+	mu   sync.Mutex
+	dirs map[string]*statusDir
+	// pods maps a pod's rkt UUID to its status directory, which takes a
+	// few file system lookups to find.
+	pods map[string]string
+}
+
+type statusDir struct {
+	files map[string]statusFile
+	// changed is closed and replaced on every change in the directory.
+	changed chan struct{}
+}
+
+// statusFile is what rktlet reads of one status file.
+type statusFile struct {
+	modTime time.Time
+	content string // the exit code files only
+}
+
+func newAppStatusFiles(log *slog.Logger) *appStatusFiles {
+	f := &appStatusFiles{log: log, dirs: map[string]*statusDir{}, pods: map[string]string{}}
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		log.Warn("inotify unavailable: container states are read from stage1's files on each call", "error", err)
+		return f
+	}
+	f.watcher = w
+	go f.follow()
+	return f
+}
+
+// Close stops watching.
+func (f *appStatusFiles) Close() error {
+	if f.watcher == nil {
+		return nil
+	}
+	return f.watcher.Close()
+}
+
+// dirOf returns the status directory remembered for a pod while it is
+// watched: one that went or moved is looked up again.
+func (f *appStatusFiles) dirOf(uuid string) (string, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	dir, ok := f.pods[uuid]
+	if !ok {
+		return "", false
+	}
+	if _, watched := f.dirs[dir]; !watched {
+		delete(f.pods, uuid)
+		return "", false
+	}
+	return dir, true
+}
+
+// remember records a pod's status directory.
+func (f *appStatusFiles) remember(uuid, dir string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.pods[uuid] = dir
+}
+
+// get returns the status file name in dir, watching dir from now on if it
+// is not yet.
+func (f *appStatusFiles) get(dir, name string) (statusFile, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	d := f.watchedLocked(dir)
+	if d == nil {
+		return readStatusFile(filepath.Join(dir, name))
+	}
+	sf, ok := d.files[name]
+	return sf, ok
+}
+
+// changes returns a channel closed at the next change in dir, nil when dir
+// is not watched (the caller polls).
+func (f *appStatusFiles) changes(dir string) <-chan struct{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if d := f.watchedLocked(dir); d != nil {
+		return d.changed
+	}
+	return nil
+}
+
+// watchedLocked returns dir's copy, starting to watch it if needed; nil when
+// it cannot be watched.
+func (f *appStatusFiles) watchedLocked(dir string) *statusDir {
+	if d, ok := f.dirs[dir]; ok {
+		return d
+	}
+	if f.watcher == nil {
+		return nil
+	}
+	// Watch first, then read: a change during the read is reported after
+	// it and read again (events are handled under f.mu, after this).
+	if err := f.watcher.Add(dir); err != nil {
+		if !os.IsNotExist(err) {
+			f.log.Debug("not watching a pod's status files", "dir", dir, "error", err)
+		}
+		return nil
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		_ = f.watcher.Remove(dir)
+		return nil
+	}
+	d := &statusDir{files: map[string]statusFile{}, changed: make(chan struct{})}
+	for _, e := range entries {
+		if sf, ok := readStatusFile(filepath.Join(dir, e.Name())); ok {
+			d.files[e.Name()] = sf
+		}
+	}
+	f.dirs[dir] = d
+	return d
+}
+
+// forget stops watching a pod's status directory (the pod is being
+// removed).
+func (f *appStatusFiles) forget(uuid string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	dir, ok := f.pods[uuid]
+	if !ok {
+		return
+	}
+	delete(f.pods, uuid)
+	if d, ok := f.dirs[dir]; ok {
+		close(d.changed)
+		delete(f.dirs, dir)
+		if f.watcher != nil {
+			_ = f.watcher.Remove(dir)
+		}
+	}
+}
+
+func (f *appStatusFiles) follow() {
+	for {
+		select {
+		case ev, ok := <-f.watcher.Events:
+			if !ok {
+				return
+			}
+			f.apply(ev)
+		case err, ok := <-f.watcher.Errors:
+			if !ok {
+				return
+			}
+			// Events were lost (queue overflow): every copy may be stale,
+			// so all are read again when next asked for.
+			f.log.Warn("inotify on stage1 status files", "error", err)
+			f.mu.Lock()
+			for dir, d := range f.dirs {
+				close(d.changed)
+				delete(f.dirs, dir)
+			}
+			f.mu.Unlock()
+		}
+	}
+}
+
+func (f *appStatusFiles) apply(ev fsnotify.Event) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if d, ok := f.dirs[ev.Name]; ok && ev.Has(fsnotify.Remove|fsnotify.Rename) {
+		// The directory itself went (pod removed) or moved (garbage
+		// collected): its next reader looks it up afresh.
+		close(d.changed)
+		delete(f.dirs, ev.Name)
+		return
+	}
+	dir, name := filepath.Split(ev.Name)
+	dir = filepath.Clean(dir)
+	d, ok := f.dirs[dir]
+	if !ok {
+		return
+	}
+	if sf, ok := readStatusFile(ev.Name); ok {
+		d.files[name] = sf
+	} else {
+		delete(d.files, name)
+	}
+	close(d.changed)
+	d.changed = make(chan struct{})
+}
+
+// readStatusFile reads one status file from disk: its time, and its content
+// when it is small (the exit code files; the others are empty).
+func readStatusFile(path string) (statusFile, bool) {
+	fi, err := os.Stat(path)
+	if err != nil || fi.IsDir() {
+		return statusFile{}, false
+	}
+	sf := statusFile{modTime: fi.ModTime()}
+	if fi.Size() > 0 && fi.Size() < 64 {
+		if b, err := os.ReadFile(path); err == nil {
+			sf.content = string(b)
+		}
+	}
+	return sf, true
+}
