@@ -48,6 +48,27 @@ func (a *appCgroups) path(ctx context.Context, unit, app string) (string, error)
 	return filepath.Join(root, st.ControlGroup, "payload", "system.slice", app+".service"), nil
 }
 
+// Signal sends sig to every process of the app, as systemd's stop of a
+// unit with the default KillMode=control-group does.
+func (a *appCgroups) Signal(ctx context.Context, unit, app string, sig syscall.Signal) error {
+	dir, err := a.path(ctx, unit, app)
+	if err != nil {
+		return err
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+	if err != nil {
+		return err
+	}
+	for _, p := range strings.Fields(string(b)) {
+		if pid, err := strconv.Atoi(p); err == nil {
+			if err := syscall.Kill(pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
+				return fmt.Errorf("sending %v to process %d of app %s: %w", sig, pid, app, err)
+			}
+		}
+	}
+	return nil
+}
+
 // Kill sends SIGKILL to every process of the app.
 func (a *appCgroups) Kill(ctx context.Context, unit, app string) error {
 	dir, err := a.path(ctx, unit, app)

@@ -52,6 +52,7 @@ func (s *Service) ContainerStatus(ctx context.Context, req *runtimeapi.Container
 		Labels:      cfg.GetLabels(),
 		Annotations: cfg.GetAnnotations(),
 		Mounts:      cfg.GetMounts(),
+		StopSignal:  cfg.GetStopSignal(),
 		User: &runtimeapi.ContainerUser{Linux: &runtimeapi.LinuxContainerUser{
 			Uid: c.User.UID, Gid: c.User.GID, SupplementalGroups: c.User.Groups,
 		}},

@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -41,11 +44,25 @@ func (s *Service) stopContainer(ctx context.Context, c *container, timeout time.
 		return nil
 	}
 	if timeout > 0 {
-		stopCtx, cancel := context.WithTimeout(ctx, timeout)
-		err := s.rktApps.AppStop(stopCtx, sb.RktUUID, c.App)
-		cancel()
-		if err == nil && s.waitExited(ctx, c, sb, 2*time.Second) {
-			return nil
+		// The stop signal goes straight to the app's processes through its
+		// cgroup, as the pod's systemd would send it for a stop (its
+		// private socket refuses peers from outside the pod's PID
+		// namespace, and `rkt app stop` costs three processes and a
+		// systemctl): the app exits as killed by it, and its reaper
+		// records the code.
+		sig := stopSignal(c.config)
+		if err := s.appCgroups.Signal(ctx, sb.Unit, c.App, sig); err == nil {
+			if s.waitExited(ctx, c, sb, timeout) {
+				return nil
+			}
+		} else {
+			s.log.Debug("signalling an app through its cgroup failed; using rkt app stop", "container", c.ID, "error", err)
+			stopCtx, cancel := context.WithTimeout(ctx, timeout)
+			err := s.rktApps.AppStop(stopCtx, sb.RktUUID, c.App)
+			cancel()
+			if err == nil && s.waitExited(ctx, c, sb, 2*time.Second) {
+				return nil
+			}
 		}
 	}
 	if err := s.killApp(ctx, sb, c); err != nil {
@@ -57,17 +74,36 @@ func (s *Service) stopContainer(ctx context.Context, c *container, timeout time.
 	return nil
 }
 
-// waitExited waits until stage1 recorded the app's exit.
+// waitExited waits until stage1 recorded the app's exit: woken by the
+// write of the exit code file (inotify), or every 20 ms where the status
+// directory is not watched.
 func (s *Service) waitExited(ctx context.Context, c *container, sb *sandbox, d time.Duration) bool {
-	deadline := time.Now().Add(d)
+	timeout := time.NewTimer(d)
+	defer timeout.Stop()
 	for {
+		var changed <-chan struct{}
+		if dir, err := s.appStatusDir(sb.RktUUID); err == nil {
+			changed = s.statusFiles.changes(dir)
+		}
 		if s.readAppState(c, sb).state == runtimeapi.ContainerState_CONTAINER_EXITED {
 			return true
 		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
+		poll := time.NewTimer(20 * time.Millisecond)
+		if changed != nil {
+			// A safety net only: the change wakes the wait.
+			poll.Reset(time.Second)
+		}
+		select {
+		case <-changed:
+		case <-poll.C:
+		case <-timeout.C:
+			poll.Stop()
+			return s.readAppState(c, sb).state == runtimeapi.ContainerState_CONTAINER_EXITED
+		case <-ctx.Done():
+			poll.Stop()
 			return false
 		}
-		time.Sleep(20 * time.Millisecond)
+		poll.Stop()
 	}
 }
 
@@ -76,4 +112,15 @@ func (s *Service) waitExited(ctx context.Context, c *container, sb *sandbox, d t
 // directly through the app's cgroup when that does not end it.
 func (s *Service) killApp(ctx context.Context, sb *sandbox, c *container) error {
 	return s.appCgroups.Kill(ctx, sb.Unit, c.App)
+}
+
+// stopSignal is the signal that asks the container to stop: the one its
+// config names, SIGTERM by default.
+func stopSignal(cfg *runtimeapi.ContainerConfig) syscall.Signal {
+	if sig := cfg.GetStopSignal(); sig != runtimeapi.Signal_SIGNAL_RUNTIME_DEFAULT {
+		if n := unix.SignalNum(strings.TrimPrefix(sig.String(), "SIGNAL_")); n != 0 {
+			return n
+		}
+	}
+	return syscall.SIGTERM
 }

@@ -102,6 +102,16 @@ func inNamespace(pid int, ns string, fn func() error) error {
 // podLeader returns the pod's init process: the child of the unit's main
 // process (systemd-nspawn).
 func podLeader(nspawnPID uint32) (int, error) {
+	// The kernel lists a task's children directly (CONFIG_PROC_CHILDREN);
+	// without that, every process's parent is read.
+	pid := strconv.FormatUint(uint64(nspawnPID), 10)
+	if b, err := os.ReadFile(filepath.Join("/proc", pid, "task", pid, "children")); err == nil {
+		if fields := strings.Fields(string(b)); len(fields) > 0 {
+			if leader, err := strconv.Atoi(fields[0]); err == nil {
+				return leader, nil
+			}
+		}
+	}
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		return 0, err

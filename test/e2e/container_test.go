@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/encoding/protojson"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -311,5 +312,93 @@ func TestContainerBadInput(t *testing.T) {
 	}
 	if n := len(strings.Fields(strings.TrimSpace(string(out)))); n == 0 || strings.Count(strings.TrimSpace(string(out)), "\n") != 0 {
 		t.Fatalf("rkt app list shows %q, want exactly one app", out)
+	}
+}
+
+// TestStopContainerSignalAndTimeout: StopContainer sends the container's
+// stop signal (SIGTERM unless its config names another), escalates to
+// SIGKILL when the timeout runs out, and kills at once for timeout 0; the
+// exit code says which ended it.
+func TestStopContainerSignalAndTimeout(t *testing.T) {
+	socket := env(t, "RKTLET_SOCKET")
+	podID, podCfgPath, logDir := logPod(t, socket, "stop-signals")
+	raw, err := os.ReadFile(podCfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var podCfg runtimeapi.PodSandboxConfig
+	if err := protojson.Unmarshal(raw, &podCfg); err != nil {
+		t.Fatal(err)
+	}
+	client := criClient(t, socket)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	run := func(name, script string, sig runtimeapi.Signal) string {
+		t.Helper()
+		r, err := client.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: podID, SandboxConfig: &podCfg, Config: &runtimeapi.ContainerConfig{
+			Metadata:   &runtimeapi.ContainerMetadata{Name: name},
+			Image:      &runtimeapi.ImageSpec{Image: busybox},
+			Command:    []string{"sh", "-c", script},
+			LogPath:    name + ".log",
+			StopSignal: sig,
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := client.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: r.ContainerId}); err != nil {
+			t.Fatal(err)
+		}
+		// Stop only once the traps are set.
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			b, _ := os.ReadFile(filepath.Join(logDir, name+".log"))
+			if strings.Contains(string(b), "ready") {
+				return r.ContainerId
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s never said ready: %q", name, b)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	stop := func(id string, timeout int64) (*runtimeapi.ContainerStatus, time.Duration) {
+		t.Helper()
+		start := time.Now()
+		if _, err := client.StopContainer(ctx, &runtimeapi.StopContainerRequest{ContainerId: id, Timeout: timeout}); err != nil {
+			t.Fatal(err)
+		}
+		took := time.Since(start)
+		st, err := client.ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Status.State != runtimeapi.ContainerState_CONTAINER_EXITED {
+			t.Fatalf("after StopContainer: %s", st.Status.State)
+		}
+		return st.Status, took
+	}
+	loop := `echo ready; while true; do sleep 0.1; done`
+
+	// Its own stop signal, handled: the container's own exit code.
+	id := run("by-sigint", `trap "echo got-int; exit 7" INT; trap "" TERM; `+loop, runtimeapi.Signal_SIGNAL_SIGINT)
+	st, _ := stop(id, 10)
+	if st.ExitCode != 7 || st.StopSignal != runtimeapi.Signal_SIGNAL_SIGINT {
+		t.Errorf("stopped with SIGINT: exit %d, stop signal %s; want 7, SIGNAL_SIGINT", st.ExitCode, st.StopSignal)
+	}
+	// The default, unhandled: killed by SIGTERM (128+15).
+	id = run("by-sigterm", loop, runtimeapi.Signal_SIGNAL_RUNTIME_DEFAULT)
+	if st, _ := stop(id, 10); st.ExitCode != 143 {
+		t.Errorf("stopped with SIGTERM: exit %d, want 143", st.ExitCode)
+	}
+	// SIGTERM ignored: SIGKILL when the 2 s are up, not before.
+	id = run("ignores-sigterm", `trap "" TERM; `+loop, runtimeapi.Signal_SIGNAL_RUNTIME_DEFAULT)
+	st, took := stop(id, 2)
+	if st.ExitCode != 137 || took < 2*time.Second {
+		t.Errorf("SIGTERM ignored, timeout 2 s: exit %d after %v; want 137 after at least 2 s", st.ExitCode, took)
+	}
+	// Timeout 0: SIGKILL at once.
+	id = run("timeout-zero", `trap "" TERM; `+loop, runtimeapi.Signal_SIGNAL_RUNTIME_DEFAULT)
+	if st, _ := stop(id, 0); st.ExitCode != 137 {
+		t.Errorf("timeout 0: exit %d, want 137", st.ExitCode)
 	}
 }
