@@ -32,6 +32,11 @@ type AppAddOptions struct {
 	// RemoveCapabilities takes capabilities out of rkt's default set
 	// instead (rkt refuses an empty retain set).
 	RetainCapabilities, RemoveCapabilities []string
+	// Seccomp is rkt's --seccomp set ("mode=retain,@appc.io/all" for none);
+	// empty leaves stage1's default.
+	Seccomp string
+	// NoNewPrivileges sets the app's no_new_privs (patch 0010).
+	NoNewPrivileges bool
 }
 
 // AppAdd adds an app to a running pod.
@@ -66,6 +71,12 @@ func (r *Rkt) AppAdd(ctx context.Context, uuid, image string, o AppAddOptions) e
 		args = append(args, "--caps-retain="+strings.Join(o.RetainCapabilities, ","))
 	} else if len(o.RemoveCapabilities) > 0 {
 		args = append(args, "--caps-remove="+strings.Join(o.RemoveCapabilities, ","))
+	}
+	if o.Seccomp != "" {
+		args = append(args, "--seccomp="+o.Seccomp)
+	}
+	if o.NoNewPrivileges {
+		args = append(args, "--no-new-privileges=true")
 	}
 	for _, io := range [][2]string{{"--stdin=", o.Stdin}, {"--stdout=", o.Stdout}, {"--stderr=", o.Stderr}} {
 		if io[1] != "" {
@@ -112,6 +123,9 @@ type EnterUser struct {
 	Capabilities *string
 	// WorkingDir is where the command starts, "/" when empty.
 	WorkingDir string
+	// NoNewPrivileges gives the command no_new_privs, as the app has
+	// (patch 0010).
+	NoNewPrivileges bool
 }
 
 // EnterCommand prepares `rkt enter` of a command in an app's namespaces as
@@ -134,6 +148,9 @@ func (r *Rkt) EnterCommand(ctx context.Context, uuid, app string, user EnterUser
 	}
 	if user.WorkingDir != "" {
 		cmd.Env = append(cmd.Env, "RKT_ENTER_CWD="+user.WorkingDir)
+	}
+	if user.NoNewPrivileges {
+		cmd.Env = append(cmd.Env, "RKT_ENTER_NO_NEW_PRIVS=1")
 	}
 	cmd.SysProcAttr.Setpgid = true
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }

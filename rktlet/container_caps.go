@@ -101,7 +101,7 @@ func capabilityNumbers(set []string) string {
 // enterUser is how commands entered into the container run: as its user,
 // with its capabilities, in its working directory.
 func (c *container) enterUser() cli.EnterUser {
-	u := cli.EnterUser{UID: c.User.UID, Groups: c.User.Groups, WorkingDir: c.config.GetWorkingDir()}
+	u := cli.EnterUser{UID: c.User.UID, Groups: c.User.Groups, WorkingDir: c.config.GetWorkingDir(), NoNewPrivileges: c.NoNewPrivs}
 	if c.Capabilities != nil {
 		nums := capabilityNumbers(*c.Capabilities)
 		u.Capabilities = &nums

@@ -73,6 +73,14 @@ func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateCon
 	} else {
 		opts.RemoveCapabilities = defaultCapabilities
 	}
+	sc := cfg.GetLinux().GetSecurityContext()
+	if opts.Seccomp, err = seccompOption(sc); err != nil {
+		return nil, err
+	}
+	opts.NoNewPrivileges = sc.GetNoNewPrivs()
+	// stage1 gives a non-root app under a seccomp filter no_new_privs
+	// whatever was asked (systemd needs it to install the filter).
+	noNewPrivs := sc.GetNoNewPrivs() || opts.Seccomp != seccompUnconfined && ident.UID != 0
 	opts.User = strconv.FormatInt(ident.UID, 10)
 	opts.Group = strconv.FormatInt(ident.GID, 10)
 	opts.SupplementaryGIDs = ident.Groups[1:]
@@ -91,7 +99,7 @@ func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateCon
 		containerRecord: containerRecord{
 			ID: id, SandboxID: sb.ID, App: appName(id), ACI: img.ACIs[0], ImageID: img.ID,
 			Config: raw, CreatedAt: time.Now().UnixNano(), Phase: phaseCreating,
-			User: ident, Capabilities: &caps,
+			User: ident, Capabilities: &caps, NoNewPrivs: noNewPrivs,
 		},
 		config: cfg,
 	}

@@ -44,6 +44,10 @@ type containerRecord struct {
 	// Capabilities is the app's capability bounding set, which commands
 	// entered into it get too; nil for records older than that.
 	Capabilities *[]string `json:"capabilities,omitempty"`
+	// NoNewPrivs says the app runs with no_new_privs (asked for, or forced
+	// by stage1 for a non-root app under a seccomp filter), which commands
+	// entered into it get too.
+	NoNewPrivs bool `json:"noNewPrivs,omitempty"`
 }
 
 type container struct {

@@ -268,7 +268,12 @@ func (s *Service) unitProperties(sb *sandbox) []systemd.Property {
 		systemd.PropBool("Delegate", true),
 		systemd.PropUint64("TimeoutStartUSec", uint64(podStartTimeout/time.Microsecond)),
 		systemd.PropUint64("TimeoutStopUSec", uint64(30*time.Second/time.Microsecond)),
-		systemd.PropStrings("Environment", []string{"RKT_EXPERIMENT_APP=true", "RKT_EXPERIMENT_ATTACH=true", s.ownerMark()}),
+		// SYSTEMD_SECCOMP=0: nspawn installs no seccomp filter of its own
+		// on the pod. Each container's filter is the one its security
+		// context asks for (the app unit's SystemCallFilter=); under
+		// nspawn's, an Unconfined container (the kubelet's default) would
+		// still be filtered. nspawn does not pass it on to the pod.
+		systemd.PropStrings("Environment", []string{"RKT_EXPERIMENT_APP=true", "RKT_EXPERIMENT_ATTACH=true", "SYSTEMD_SECCOMP=0", s.ownerMark()}),
 	}
 	if parent := sb.config.GetLinux().GetCgroupParent(); strings.HasSuffix(parent, ".slice") {
 		props = append(props, systemd.PropString("Slice", filepath.Base(parent)))

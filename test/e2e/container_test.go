@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -315,13 +317,20 @@ func TestContainerBadInput(t *testing.T) {
 	}
 }
 
-// TestStopContainerSignalAndTimeout: StopContainer sends the container's
-// stop signal (SIGTERM unless its config names another), escalates to
-// SIGKILL when the timeout runs out, and kills at once for timeout 0; the
-// exit code says which ended it.
-func TestStopContainerSignalAndTimeout(t *testing.T) {
-	socket := env(t, "RKTLET_SOCKET")
-	podID, podCfgPath, logDir := logPod(t, socket, "stop-signals")
+// grpcPod is a pod driven over gRPC, for container settings crictl's JSON
+// does not carry.
+type grpcPod struct {
+	t      *testing.T
+	ctx    context.Context
+	client runtimeapi.RuntimeServiceClient
+	id     string
+	config *runtimeapi.PodSandboxConfig
+	logDir string
+}
+
+func newGRPCPod(t *testing.T, socket, name string) *grpcPod {
+	t.Helper()
+	podID, podCfgPath, logDir := logPod(t, socket, name)
 	raw, err := os.ReadFile(podCfgPath)
 	if err != nil {
 		t.Fatal(err)
@@ -330,45 +339,70 @@ func TestStopContainerSignalAndTimeout(t *testing.T) {
 	if err := protojson.Unmarshal(raw, &podCfg); err != nil {
 		t.Fatal(err)
 	}
-	client := criClient(t, socket)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	run := func(name, script string, sig runtimeapi.Signal) string {
-		t.Helper()
-		r, err := client.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: podID, SandboxConfig: &podCfg, Config: &runtimeapi.ContainerConfig{
-			Metadata:   &runtimeapi.ContainerMetadata{Name: name},
-			Image:      &runtimeapi.ImageSpec{Image: busybox},
-			Command:    []string{"sh", "-c", script},
-			LogPath:    name + ".log",
-			StopSignal: sig,
-		}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := client.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: r.ContainerId}); err != nil {
-			t.Fatal(err)
-		}
-		// Stop only once the traps are set.
-		deadline := time.Now().Add(20 * time.Second)
-		for {
-			b, _ := os.ReadFile(filepath.Join(logDir, name+".log"))
-			if strings.Contains(string(b), "ready") {
-				return r.ContainerId
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s never said ready: %q", name, b)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	t.Cleanup(cancel)
+	return &grpcPod{t: t, ctx: ctx, client: criClient(t, socket), id: podID, config: &podCfg, logDir: logDir}
+}
+
+// create creates a busybox container running script, logging to
+// <name>.log; adjust may change its config first.
+func (p *grpcPod) create(name, script string, adjust func(*runtimeapi.ContainerConfig)) (string, error) {
+	cfg := &runtimeapi.ContainerConfig{
+		Metadata: &runtimeapi.ContainerMetadata{Name: name},
+		Image:    &runtimeapi.ImageSpec{Image: busybox},
+		Command:  []string{"sh", "-c", script},
+		LogPath:  name + ".log",
 	}
+	if adjust != nil {
+		adjust(cfg)
+	}
+	r, err := p.client.CreateContainer(p.ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: p.id, SandboxConfig: p.config, Config: cfg})
+	return r.GetContainerId(), err
+}
+
+// run creates and starts a container and waits until its log holds want.
+func (p *grpcPod) run(name, script, want string, adjust func(*runtimeapi.ContainerConfig)) string {
+	p.t.Helper()
+	id, err := p.create(name, script, adjust)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	if _, err := p.client.StartContainer(p.ctx, &runtimeapi.StartContainerRequest{ContainerId: id}); err != nil {
+		p.t.Fatal(err)
+	}
+	p.waitLog(name, want)
+	return id
+}
+
+func (p *grpcPod) waitLog(name, want string) string {
+	p.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		b, _ := os.ReadFile(filepath.Join(p.logDir, name+".log"))
+		if strings.Contains(string(b), want) {
+			return string(b)
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("%s never wrote %q: %q", name, want, b)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestStopContainerSignalAndTimeout: StopContainer sends the container's
+// stop signal (SIGTERM unless its config names another), escalates to
+// SIGKILL when the timeout runs out, and kills at once for timeout 0; the
+// exit code says which ended it.
+func TestStopContainerSignalAndTimeout(t *testing.T) {
+	pod := newGRPCPod(t, env(t, "RKTLET_SOCKET"), "stop-signals")
 	stop := func(id string, timeout int64) (*runtimeapi.ContainerStatus, time.Duration) {
 		t.Helper()
 		start := time.Now()
-		if _, err := client.StopContainer(ctx, &runtimeapi.StopContainerRequest{ContainerId: id, Timeout: timeout}); err != nil {
+		if _, err := pod.client.StopContainer(pod.ctx, &runtimeapi.StopContainerRequest{ContainerId: id, Timeout: timeout}); err != nil {
 			t.Fatal(err)
 		}
 		took := time.Since(start)
-		st, err := client.ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: id})
+		st, err := pod.client.ContainerStatus(pod.ctx, &runtimeapi.ContainerStatusRequest{ContainerId: id})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -378,27 +412,100 @@ func TestStopContainerSignalAndTimeout(t *testing.T) {
 		return st.Status, took
 	}
 	loop := `echo ready; while true; do sleep 0.1; done`
+	withSignal := func(sig runtimeapi.Signal) func(*runtimeapi.ContainerConfig) {
+		return func(c *runtimeapi.ContainerConfig) { c.StopSignal = sig }
+	}
 
 	// Its own stop signal, handled: the container's own exit code.
-	id := run("by-sigint", `trap "echo got-int; exit 7" INT; trap "" TERM; `+loop, runtimeapi.Signal_SIGNAL_SIGINT)
+	id := pod.run("by-sigint", `trap "echo got-int; exit 7" INT; trap "" TERM; `+loop, "ready", withSignal(runtimeapi.Signal_SIGNAL_SIGINT))
 	st, _ := stop(id, 10)
 	if st.ExitCode != 7 || st.StopSignal != runtimeapi.Signal_SIGNAL_SIGINT {
 		t.Errorf("stopped with SIGINT: exit %d, stop signal %s; want 7, SIGNAL_SIGINT", st.ExitCode, st.StopSignal)
 	}
 	// The default, unhandled: killed by SIGTERM (128+15).
-	id = run("by-sigterm", loop, runtimeapi.Signal_SIGNAL_RUNTIME_DEFAULT)
+	id = pod.run("by-sigterm", loop, "ready", nil)
 	if st, _ := stop(id, 10); st.ExitCode != 143 {
 		t.Errorf("stopped with SIGTERM: exit %d, want 143", st.ExitCode)
 	}
 	// SIGTERM ignored: SIGKILL when the 2 s are up, not before.
-	id = run("ignores-sigterm", `trap "" TERM; `+loop, runtimeapi.Signal_SIGNAL_RUNTIME_DEFAULT)
+	id = pod.run("ignores-sigterm", `trap "" TERM; `+loop, "ready", nil)
 	st, took := stop(id, 2)
 	if st.ExitCode != 137 || took < 2*time.Second {
 		t.Errorf("SIGTERM ignored, timeout 2 s: exit %d after %v; want 137 after at least 2 s", st.ExitCode, took)
 	}
 	// Timeout 0: SIGKILL at once.
-	id = run("timeout-zero", `trap "" TERM; `+loop, runtimeapi.Signal_SIGNAL_RUNTIME_DEFAULT)
+	id = pod.run("timeout-zero", `trap "" TERM; `+loop, "ready", nil)
 	if st, _ := stop(id, 0); st.ExitCode != 137 {
 		t.Errorf("timeout 0: exit %d, want 137", st.ExitCode)
+	}
+}
+
+// TestSeccompAndNoNewPrivs: the app runs under exactly the seccomp profile
+// asked for (none for Unconfined, the kubelet's default; Docker's default
+// whitelist for RuntimeDefault; a Localhost profile translated), and with
+// no_new_privs when asked, which an exec gets too. What cannot be
+// translated is refused naming the profile.
+func TestSeccompAndNoNewPrivs(t *testing.T) {
+	pod := newGRPCPod(t, env(t, "RKTLET_SOCKET"), "seccomp")
+	dir := t.TempDir()
+	profile := func(name, body string) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	blockHostname := profile("block-hostname.json", `{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["sethostname"], "action": "SCMP_ACT_ERRNO"}]}`)
+	withArgs := profile("args.json", `{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["personality"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 0, "value": 8, "op": "SCMP_CMP_EQ"}]}]}`)
+	security := func(sc *runtimeapi.LinuxContainerSecurityContext) func(*runtimeapi.ContainerConfig) {
+		return func(c *runtimeapi.ContainerConfig) { c.Linux = &runtimeapi.LinuxContainerConfig{SecurityContext: sc} }
+	}
+	showStatus := `grep -E "^(Seccomp|NoNewPrivs):" /proc/self/status | tr -d " \t"; `
+	tryHostname := `hostname seccomp-test 2>/dev/null; echo "sethostname=$?"; `
+	idle := `echo done; sleep 3600`
+	sysAdmin := &runtimeapi.Capability{AddCapabilities: []string{"SYS_ADMIN"}}
+
+	for _, tc := range []struct {
+		name string
+		sc   *runtimeapi.LinuxContainerSecurityContext
+		want []string
+	}{
+		{"unset", nil, []string{"Seccomp:0", "NoNewPrivs:0"}},
+		{"unconfined", &runtimeapi.LinuxContainerSecurityContext{Capabilities: sysAdmin,
+			Seccomp: &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_Unconfined}}, []string{"Seccomp:0", "sethostname=0"}},
+		{"runtime-default", &runtimeapi.LinuxContainerSecurityContext{
+			Seccomp: &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_RuntimeDefault}}, []string{"Seccomp:2"}},
+		{"localhost", &runtimeapi.LinuxContainerSecurityContext{Capabilities: sysAdmin,
+			Seccomp: &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_Localhost, LocalhostRef: blockHostname}}, []string{"Seccomp:2", "sethostname=1"}},
+		{"no-new-privs", &runtimeapi.LinuxContainerSecurityContext{NoNewPrivs: true}, []string{"Seccomp:0", "NoNewPrivs:1"}},
+	} {
+		name := "seccomp-" + tc.name
+		id := pod.run(name, showStatus+tryHostname+idle, "done", security(tc.sc))
+		log := pod.waitLog(name, "done")
+		for _, w := range tc.want {
+			if !strings.Contains(log, w) {
+				t.Errorf("%s: the app's log lacks %q: %q", tc.name, w, log)
+			}
+		}
+		if tc.sc.GetNoNewPrivs() {
+			r, err := pod.client.ExecSync(pod.ctx, &runtimeapi.ExecSyncRequest{ContainerId: id, Cmd: []string{"grep", "NoNewPrivs", "/proc/self/status"}, Timeout: 10})
+			if err != nil || !strings.Contains(string(r.GetStdout()), "1") {
+				t.Errorf("exec in a no_new_privs container: %q %v, want NoNewPrivs 1", r.GetStdout(), err)
+			}
+		}
+	}
+
+	for _, tc := range []struct {
+		name, ref string
+		code      codes.Code
+	}{
+		{"args", withArgs, codes.InvalidArgument},
+		{"missing", filepath.Join(dir, "missing.json"), codes.NotFound},
+	} {
+		_, err := pod.create("seccomp-refused-"+tc.name, idle, security(&runtimeapi.LinuxContainerSecurityContext{
+			Seccomp: &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_Localhost, LocalhostRef: tc.ref}}))
+		if status.Code(err) != tc.code || !strings.Contains(err.Error(), tc.ref) {
+			t.Errorf("profile %s: %v, want %s naming %s", tc.name, err, tc.code, tc.ref)
+		}
 	}
 }
