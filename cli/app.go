@@ -126,6 +126,9 @@ type EnterUser struct {
 	// NoNewPrivileges gives the command no_new_privs, as the app has
 	// (patch 0010).
 	NoNewPrivileges bool
+	// Seccomp is the app's seccomp filter, the hex of its struct
+	// sock_filter array, installed right before the exec (patch 0011).
+	Seccomp string
 }
 
 // EnterCommand prepares `rkt enter` of a command in an app's namespaces as
@@ -151,6 +154,9 @@ func (r *Rkt) EnterCommand(ctx context.Context, uuid, app string, user EnterUser
 	}
 	if user.NoNewPrivileges {
 		cmd.Env = append(cmd.Env, "RKT_ENTER_NO_NEW_PRIVS=1")
+	}
+	if user.Seccomp != "" {
+		cmd.Env = append(cmd.Env, "RKT_ENTER_SECCOMP="+user.Seccomp)
 	}
 	cmd.SysProcAttr.Setpgid = true
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }

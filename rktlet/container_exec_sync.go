@@ -38,9 +38,12 @@ func (s *Service) ExecSync(ctx context.Context, req *runtimeapi.ExecSyncRequest)
 		ctx, cancel = context.WithTimeout(ctx, time.Duration(req.GetTimeout())*time.Second)
 		defer cancel()
 	}
-	// The command runs as the container's own user, as with the kubelet's
-	// other runtimes.
-	user := c.enterUser()
+	// The command runs as the container's own user, with its capabilities
+	// and seccomp filter, as with the kubelet's other runtimes.
+	user, err := s.execUser(c, sb)
+	if err != nil {
+		return nil, err
+	}
 	stdout, stderr, code, err := s.rktApps.Enter(ctx, sb.RktUUID, c.App, user, req.GetCmd())
 	if errors.Is(err, context.DeadlineExceeded) {
 		return nil, fmt.Errorf("command %q in container %s timed out after %ds: %w", req.GetCmd(), c.ID, req.GetTimeout(), context.DeadlineExceeded)

@@ -106,7 +106,11 @@ func (s *Service) ExecTarget(ctx context.Context, id string) (streaming.ExecTarg
 	if err != nil {
 		return streaming.ExecTarget{}, err
 	}
-	return streaming.ExecTarget{PodUUID: sb.RktUUID, App: c.App, User: c.enterUser()}, nil
+	user, err := s.execUser(c, sb)
+	if err != nil {
+		return streaming.ExecTarget{}, err
+	}
+	return streaming.ExecTarget{PodUUID: sb.RktUUID, App: c.App, User: user}, nil
 }
 
 // AttachTarget finds a running container's iottymux sockets through the

@@ -443,8 +443,8 @@ func TestStopContainerSignalAndTimeout(t *testing.T) {
 // TestSeccompAndNoNewPrivs: the app runs under exactly the seccomp profile
 // asked for (none for Unconfined, the kubelet's default; Docker's default
 // whitelist for RuntimeDefault; a Localhost profile translated), and with
-// no_new_privs when asked, which an exec gets too. What cannot be
-// translated is refused naming the profile.
+// no_new_privs when asked; an exec gets the same filter and no_new_privs.
+// What cannot be translated is refused naming the profile.
 func TestSeccompAndNoNewPrivs(t *testing.T) {
 	pod := newGRPCPod(t, env(t, "RKTLET_SOCKET"), "seccomp")
 	dir := t.TempDir()
@@ -485,6 +485,22 @@ func TestSeccompAndNoNewPrivs(t *testing.T) {
 		for _, w := range tc.want {
 			if !strings.Contains(log, w) {
 				t.Errorf("%s: the app's log lacks %q: %q", tc.name, w, log)
+			}
+		}
+		// An exec is filtered as the app is (patch 0011).
+		seccompLine := "Seccomp:0"
+		for _, w := range tc.want {
+			if strings.HasPrefix(w, "Seccomp:") {
+				seccompLine = w
+			}
+		}
+		r, err := pod.client.ExecSync(pod.ctx, &runtimeapi.ExecSyncRequest{ContainerId: id, Cmd: []string{"sh", "-c", showStatus + tryHostname}, Timeout: 10})
+		if err != nil || !strings.Contains(string(r.GetStdout()), seccompLine) {
+			t.Errorf("%s: exec sees %q (%v), want %s as the app", tc.name, r.GetStdout(), err, seccompLine)
+		}
+		for _, w := range tc.want {
+			if strings.HasPrefix(w, "sethostname=") && !strings.Contains(string(r.GetStdout()), w) {
+				t.Errorf("%s: exec got %q, want %s as the app", tc.name, r.GetStdout(), w)
 			}
 		}
 		if tc.sc.GetNoNewPrivs() {
