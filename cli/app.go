@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"os/exec"
 	"strconv"
@@ -37,6 +38,9 @@ type AppAddOptions struct {
 	Seccomp string
 	// NoNewPrivileges sets the app's no_new_privs (patch 0010).
 	NoNewPrivileges bool
+	// MaskedPaths are made inaccessible in the app, ReadonlyPaths
+	// read-only (patch 0012; paths inside the app, missing ones ignored).
+	MaskedPaths, ReadonlyPaths []string
 }
 
 // AppAdd adds an app to a running pod.
@@ -77,6 +81,18 @@ func (r *Rkt) AppAdd(ctx context.Context, uuid, image string, o AppAddOptions) e
 	}
 	if o.NoNewPrivileges {
 		args = append(args, "--no-new-privileges=true")
+	}
+	for _, a := range []struct {
+		name  string
+		paths []string
+	}{{"rktlet.io/masked-paths", o.MaskedPaths}, {"rktlet.io/readonly-paths", o.ReadonlyPaths}} {
+		if len(a.paths) > 0 {
+			b, err := json.Marshal(a.paths)
+			if err != nil {
+				return err
+			}
+			args = append(args, "--annotation="+a.name+"="+string(b))
+		}
 	}
 	for _, io := range [][2]string{{"--stdin=", o.Stdin}, {"--stdout=", o.Stdout}, {"--stderr=", o.Stderr}} {
 		if io[1] != "" {
@@ -129,6 +145,9 @@ type EnterUser struct {
 	// Seccomp is the app's seccomp filter, the hex of its struct
 	// sock_filter array, installed right before the exec (patch 0011).
 	Seccomp string
+	// MountNSPID is a process of the app (host PID) whose mount namespace,
+	// the app unit's own, the command enters (patch 0012); 0: the pod's.
+	MountNSPID int
 }
 
 // EnterCommand prepares `rkt enter` of a command in an app's namespaces as
@@ -157,6 +176,9 @@ func (r *Rkt) EnterCommand(ctx context.Context, uuid, app string, user EnterUser
 	}
 	if user.Seccomp != "" {
 		cmd.Env = append(cmd.Env, "RKT_ENTER_SECCOMP="+user.Seccomp)
+	}
+	if user.MountNSPID > 0 {
+		cmd.Env = append(cmd.Env, "RKT_ENTER_MNT_PID="+strconv.Itoa(user.MountNSPID))
 	}
 	cmd.SysProcAttr.Setpgid = true
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }

@@ -69,6 +69,24 @@ func (a *appCgroups) Signal(ctx context.Context, unit, app string, sig syscall.S
 	return nil
 }
 
+// FirstPID returns a process of the app (host PID).
+func (a *appCgroups) FirstPID(ctx context.Context, unit, app string) (int, error) {
+	dir, err := a.path(ctx, unit, app)
+	if err != nil {
+		return 0, err
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+	if err != nil {
+		return 0, err
+	}
+	for _, p := range strings.Fields(string(b)) {
+		if pid, err := strconv.Atoi(p); err == nil && pid > 0 {
+			return pid, nil
+		}
+	}
+	return 0, fmt.Errorf("app %s has no process: %w", app, ErrFailedPrecondition)
+}
+
 // Kill sends SIGKILL to every process of the app.
 func (a *appCgroups) Kill(ctx context.Context, unit, app string) error {
 	dir, err := a.path(ctx, unit, app)

@@ -78,6 +78,17 @@ func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateCon
 		return nil, err
 	}
 	opts.NoNewPrivileges = sc.GetNoNewPrivs()
+	for _, list := range []struct {
+		field string
+		paths []string
+	}{{"masked_paths", sc.GetMaskedPaths()}, {"readonly_paths", sc.GetReadonlyPaths()}} {
+		for _, p := range list.paths {
+			if !filepath.IsAbs(p) {
+				return nil, fmt.Errorf("config.linux.security_context.%s: %q is not an absolute path: %w", list.field, p, ErrInvalidArgument)
+			}
+		}
+	}
+	opts.MaskedPaths, opts.ReadonlyPaths = sc.GetMaskedPaths(), sc.GetReadonlyPaths()
 	// stage1 gives a non-root app under a seccomp filter no_new_privs
 	// whatever was asked (systemd needs it to install the filter).
 	noNewPrivs := sc.GetNoNewPrivs() || opts.Seccomp != seccompUnconfined && ident.UID != 0

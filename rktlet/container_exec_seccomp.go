@@ -3,6 +3,7 @@ package rktlet
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -21,13 +22,20 @@ import (
 
 // execUser is who and how a command entered into the container runs: the
 // container's identity, capabilities, no_new_privs and seccomp filter.
-func (s *Service) execUser(c *container, sb *sandbox) (cli.EnterUser, error) {
+func (s *Service) execUser(ctx context.Context, c *container, sb *sandbox) (cli.EnterUser, error) {
 	u := c.enterUser()
 	filter, err := s.appSeccompFilter(c, sb)
 	if err != nil {
 		return cli.EnterUser{}, fmt.Errorf("the seccomp filter of container %s: %w", c.ID, err)
 	}
 	u.Seccomp = filter
+	// The app unit's mount namespace holds its masked and read-only
+	// paths; a container with no process left has nothing to enter.
+	pid, err := s.appCgroups.FirstPID(ctx, sb.Unit, c.App)
+	if err != nil {
+		return cli.EnterUser{}, fmt.Errorf("finding a process of container %s: %w", c.ID, err)
+	}
+	u.MountNSPID = pid
 	return u, nil
 }
 

@@ -40,7 +40,7 @@ func (s *Service) ExecSync(ctx context.Context, req *runtimeapi.ExecSyncRequest)
 	}
 	// The command runs as the container's own user, with its capabilities
 	// and seccomp filter, as with the kubelet's other runtimes.
-	user, err := s.execUser(c, sb)
+	user, err := s.execUser(ctx, c, sb)
 	if err != nil {
 		return nil, err
 	}

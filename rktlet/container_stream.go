@@ -106,7 +106,7 @@ func (s *Service) ExecTarget(ctx context.Context, id string) (streaming.ExecTarg
 	if err != nil {
 		return streaming.ExecTarget{}, err
 	}
-	user, err := s.execUser(c, sb)
+	user, err := s.execUser(ctx, c, sb)
 	if err != nil {
 		return streaming.ExecTarget{}, err
 	}

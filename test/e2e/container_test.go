@@ -525,3 +525,40 @@ func TestSeccompAndNoNewPrivs(t *testing.T) {
 		}
 	}
 }
+
+// TestMaskedAndReadonlyPaths: masked paths are inaccessible and read-only
+// paths read-only, for the app and for an exec alike (patch 0012); a
+// relative path is refused.
+func TestMaskedAndReadonlyPaths(t *testing.T) {
+	pod := newGRPCPod(t, env(t, "RKTLET_SOCKET"), "paths")
+	withPaths := func(c *runtimeapi.ContainerConfig) {
+		c.Linux = &runtimeapi.LinuxContainerConfig{SecurityContext: &runtimeapi.LinuxContainerSecurityContext{
+			MaskedPaths: []string{"/bin/ls", "/no/such/path"}, ReadonlyPaths: []string{"/tmp"},
+		}}
+	}
+	probe := `ls / >/dev/null 2>&1; echo "ls=$?"; touch /tmp/x 2>/dev/null; echo "touch-tmp=$?"; touch /etc/x 2>/dev/null; echo "touch-etc=$?"; `
+	id := pod.run("paths", probe+`echo done; sleep 3600`, "done", withPaths)
+	want := []string{"ls=126", "touch-tmp=1", "touch-etc=0"}
+	log := pod.waitLog("paths", "done")
+	for _, w := range want {
+		if !strings.Contains(log, w) {
+			t.Errorf("the app's log lacks %q: %q", w, log)
+		}
+	}
+	r, err := pod.client.ExecSync(pod.ctx, &runtimeapi.ExecSyncRequest{ContainerId: id, Cmd: []string{"sh", "-c", probe}, Timeout: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range want {
+		if !strings.Contains(string(r.Stdout), w) {
+			t.Errorf("the exec's output lacks %q: %q", w, r.Stdout)
+		}
+	}
+
+	_, err = pod.create("paths-relative", "true", func(c *runtimeapi.ContainerConfig) {
+		c.Linux = &runtimeapi.LinuxContainerConfig{SecurityContext: &runtimeapi.LinuxContainerSecurityContext{MaskedPaths: []string{"proc/kcore"}}}
+	})
+	if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "masked_paths") {
+		t.Errorf("relative masked path: %v, want InvalidArgument naming masked_paths", err)
+	}
+}
