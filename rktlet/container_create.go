@@ -74,6 +74,9 @@ func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateCon
 		opts.RemoveCapabilities = defaultCapabilities
 	}
 	sc := cfg.GetLinux().GetSecurityContext()
+	if err := checkAppArmor(sc); err != nil {
+		return nil, err
+	}
 	if opts.Seccomp, err = seccompOption(sc); err != nil {
 		return nil, err
 	}
@@ -180,6 +183,9 @@ func appAddOptions(cfg *runtimeapi.ContainerConfig, entrypoint, cmd []string) (c
 	for i, m := range cfg.GetMounts() {
 		if m.GetContainerPath() == "" || !filepath.IsAbs(m.GetContainerPath()) {
 			return o, fmt.Errorf("config.mounts[%d].container_path %q is not an absolute path: %w", i, m.GetContainerPath(), ErrInvalidArgument)
+		}
+		if m.GetRecursiveReadOnly() {
+			return o, fmt.Errorf("config.mounts[%d].recursive_read_only: rktlet does not make submounts read-only (Status reports recursive_read_only_mounts false): %w", i, ErrInvalidArgument)
 		}
 		host := m.GetHostPath()
 		if host == "" || !filepath.IsAbs(host) {

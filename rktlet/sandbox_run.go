@@ -100,6 +100,11 @@ func validateSandboxConfig(cfg *runtimeapi.PodSandboxConfig) error {
 	if ns.GetPid() == runtimeapi.NamespaceMode_NODE {
 		return fmt.Errorf("config.linux.security_context.namespace_options.pid NODE: rkt's stage1 (systemd-nspawn) always gives a pod its own PID namespace: %w", ErrInvalidArgument)
 	}
+	// No options, or NODE, is the host's user namespace; rktlet says so in
+	// Status (runtime handler feature user_namespaces false).
+	if userns := ns.GetUsernsOptions(); userns != nil && userns.GetMode() != runtimeapi.NamespaceMode_NODE {
+		return fmt.Errorf("config.linux.security_context.namespace_options.userns_options mode %s: rkt's stage1-host runs pods in the host's user namespace, it cannot map IDs: %w", userns.GetMode(), ErrInvalidArgument)
+	}
 	return nil
 }
 

@@ -273,6 +273,10 @@ func TestContainerBadInput(t *testing.T) {
 	relContainerPath.Mounts = []*runtimeapi.Mount{{ContainerPath: "data", HostPath: "/tmp"}}
 	relHostPath := good("rel-host")
 	relHostPath.Mounts = []*runtimeapi.Mount{{ContainerPath: "/data", HostPath: "tmp"}}
+	recursiveRO := good("rro")
+	recursiveRO.Mounts = []*runtimeapi.Mount{{ContainerPath: "/data", HostPath: "/tmp", Readonly: true, RecursiveReadOnly: true}}
+	maskedRel := good("masked-rel")
+	maskedRel.Linux = &runtimeapi.LinuxContainerConfig{SecurityContext: &runtimeapi.LinuxContainerSecurityContext{ReadonlyPaths: []string{"proc/sys"}}}
 	for _, c := range []struct {
 		what  string
 		pod   string
@@ -285,6 +289,8 @@ func TestContainerBadInput(t *testing.T) {
 		{"duplicate name", pod.GetPodSandboxId(), good("taken"), "AlreadyExists", "taken"},
 		{"relative container path", pod.GetPodSandboxId(), relContainerPath, "InvalidArgument", "container_path"},
 		{"relative host path", pod.GetPodSandboxId(), relHostPath, "InvalidArgument", "host_path"},
+		{"recursive read-only mount", pod.GetPodSandboxId(), recursiveRO, "InvalidArgument", "recursive_read_only"},
+		{"relative read-only path", pod.GetPodSandboxId(), maskedRel, "InvalidArgument", "readonly_paths"},
 	} {
 		_, err := rt.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: c.pod, Config: c.cfg, SandboxConfig: podCfg})
 		if err == nil || !strings.Contains(err.Error(), "code = "+c.code) || !strings.Contains(err.Error(), c.names) {
@@ -560,5 +566,47 @@ func TestMaskedAndReadonlyPaths(t *testing.T) {
 	})
 	if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "masked_paths") {
 		t.Errorf("relative masked path: %v, want InvalidArgument naming masked_paths", err)
+	}
+}
+
+// TestUnsupportedIsolationRefused: what rkt cannot give is refused naming
+// it, not silently left out: a pod in its own user namespace, an AppArmor
+// profile by name.
+func TestUnsupportedIsolationRefused(t *testing.T) {
+	socket := env(t, "RKTLET_SOCKET")
+	client := criClient(t, socket)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, err := client.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: &runtimeapi.PodSandboxConfig{
+		Metadata: &runtimeapi.PodSandboxMetadata{Name: "userns", Namespace: "e2e", Uid: "userns-uid"},
+		Linux: &runtimeapi.LinuxPodSandboxConfig{SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{
+			NamespaceOptions: &runtimeapi.NamespaceOption{UsernsOptions: &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_POD}},
+		}},
+	}})
+	if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "userns") {
+		t.Errorf("pod with its own user namespace: %v, want InvalidArgument naming userns", err)
+	}
+	pods, err := client.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pods.Items {
+		if p.GetMetadata().GetUid() == "userns-uid" {
+			t.Errorf("the refused pod is listed: %v", p)
+		}
+	}
+
+	pod := newGRPCPod(t, socket, "apparmor")
+	_, err = pod.create("apparmor-localhost", "true", func(c *runtimeapi.ContainerConfig) {
+		c.Linux = &runtimeapi.LinuxContainerConfig{SecurityContext: &runtimeapi.LinuxContainerSecurityContext{
+			Apparmor: &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_Localhost, LocalhostRef: "my-profile"},
+		}}
+	})
+	if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "my-profile") {
+		t.Errorf("AppArmor Localhost profile: %v, want InvalidArgument naming the profile", err)
+	}
+	list, err := pod.client.ListContainers(pod.ctx, &runtimeapi.ListContainersRequest{Filter: &runtimeapi.ContainerFilter{PodSandboxId: pod.id}})
+	if err != nil || len(list.Containers) != 0 {
+		t.Errorf("containers after the refusal: %v %v", list.GetContainers(), err)
 	}
 }
