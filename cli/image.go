@@ -97,19 +97,6 @@ func (m ImageManifest) Annotation(name string) string {
 	return ""
 }
 
-// ImageCatManifest reads an image's ACI manifest.
-func (r *Rkt) ImageCatManifest(ctx context.Context, id string) (ImageManifest, error) {
-	out, err := r.Run(ctx, "image", "cat-manifest", id)
-	if err != nil {
-		return ImageManifest{}, err
-	}
-	var m ImageManifest
-	if err := json.Unmarshal(out, &m); err != nil {
-		return ImageManifest{}, fmt.Errorf("parsing manifest of %s: %w", id, err)
-	}
-	return m, nil
-}
-
 // storePath is where rkt's content store keeps kind ("blob",
 // "imageManifest") of image id: cas/<kind>/sha512/<first two hex digits>/<id>.
 func (r *Rkt) storePath(kind, id string) (string, error) {

@@ -21,7 +21,6 @@ type rktImages interface {
 	Fetch(ctx context.Context, url string, opts cli.FetchOptions) (string, error)
 	ImageList(ctx context.Context) ([]cli.ImageInfo, error)
 	ImageRemove(ctx context.Context, ids ...string) error
-	ImageCatManifest(ctx context.Context, id string) (cli.ImageManifest, error)
 	ImageBlobSize(id string) (uint64, error)
 	ImageStoredManifest(id string) (cli.ImageManifest, error)
 }
@@ -357,7 +356,7 @@ func (s *Store) Reconcile(ctx context.Context) error {
 		if s.index.HasACI(info.ID) {
 			continue
 		}
-		m, err := s.rkt.ImageCatManifest(ctx, info.ID)
+		m, err := s.rkt.ImageStoredManifest(info.ID)
 		if err != nil {
 			return err
 		}

@@ -73,12 +73,6 @@ func (f *fakeRkt) ImageRemove(_ context.Context, ids ...string) error {
 	return nil
 }
 
-func (f *fakeRkt) ImageCatManifest(_ context.Context, id string) (cli.ImageManifest, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.images[id], nil
-}
-
 func dockerACI(manifestDigest string) cli.ImageManifest {
 	return cli.ImageManifest{Annotations: []cli.KeyValue{
 		{Name: "appc.io/docker/registryurl", Value: "127.0.0.1:5000"},
