@@ -18,6 +18,22 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
+// runPodSandbox runs a pod from cfg over gRPC; it is stopped and removed
+// when the test ends.
+func runPodSandbox(t *testing.T, ctx context.Context, rt runtimeapi.RuntimeServiceClient, cfg *runtimeapi.PodSandboxConfig) string {
+	t.Helper()
+	pod, err := rt.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := pod.GetPodSandboxId()
+	t.Cleanup(func() {
+		rt.StopPodSandbox(context.Background(), &runtimeapi.StopPodSandboxRequest{PodSandboxId: id})
+		rt.RemovePodSandbox(context.Background(), &runtimeapi.RemovePodSandboxRequest{PodSandboxId: id})
+	})
+	return id
+}
+
 // TestThreeContainersStatusFields runs a pod with three containers (one
 // exits 0, one exits 3, one keeps running) and checks ContainerStatus
 // field by field for each.
@@ -35,14 +51,7 @@ func TestThreeContainersStatusFields(t *testing.T) {
 		Metadata:     &runtimeapi.PodSandboxMetadata{Name: "three", Namespace: "e2e", Uid: "three-uid", Attempt: 1},
 		LogDirectory: logDir,
 	}
-	pod, err := rt.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: podCfg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		rt.StopPodSandbox(context.Background(), &runtimeapi.StopPodSandboxRequest{PodSandboxId: pod.GetPodSandboxId()})
-		rt.RemovePodSandbox(context.Background(), &runtimeapi.RemovePodSandboxRequest{PodSandboxId: pod.GetPodSandboxId()})
-	})
+	podID := runPodSandbox(t, ctx, rt, podCfg)
 	imgStatus, err := runtimeapi.NewImageServiceClient(criConn(t, socket)).ImageStatus(ctx, &runtimeapi.ImageStatusRequest{Image: &runtimeapi.ImageSpec{Image: busybox}})
 	if err != nil || imgStatus.GetImage() == nil {
 		t.Fatalf("ImageStatus: %v", err)
@@ -75,7 +84,7 @@ func TestThreeContainersStatusFields(t *testing.T) {
 				RunAsUser: &runtimeapi.Int64Value{Value: 1000}, SupplementalGroups: []int64{1234},
 			}},
 		}
-		resp, err := rt.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: pod.GetPodSandboxId(), Config: cfg, SandboxConfig: podCfg})
+		resp, err := rt.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: podID, Config: cfg, SandboxConfig: podCfg})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -253,18 +262,11 @@ func TestContainerBadInput(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	podCfg := &runtimeapi.PodSandboxConfig{Metadata: &runtimeapi.PodSandboxMetadata{Name: "ctr-bad", Namespace: "e2e", Uid: "ctr-bad-uid"}}
-	pod, err := rt.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: podCfg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		rt.StopPodSandbox(context.Background(), &runtimeapi.StopPodSandboxRequest{PodSandboxId: pod.GetPodSandboxId()})
-		rt.RemovePodSandbox(context.Background(), &runtimeapi.RemovePodSandboxRequest{PodSandboxId: pod.GetPodSandboxId()})
-	})
+	podID := runPodSandbox(t, ctx, rt, podCfg)
 	good := func(name string) *runtimeapi.ContainerConfig {
 		return &runtimeapi.ContainerConfig{Metadata: &runtimeapi.ContainerMetadata{Name: name}, Image: &runtimeapi.ImageSpec{Image: busybox}, Command: []string{"sleep", "60"}}
 	}
-	if _, err := rt.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: pod.GetPodSandboxId(), Config: good("taken"), SandboxConfig: podCfg}); err != nil {
+	if _, err := rt.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: podID, Config: good("taken"), SandboxConfig: podCfg}); err != nil {
 		t.Fatal(err)
 	}
 	missingImage := good("no-image")
@@ -285,24 +287,24 @@ func TestContainerBadInput(t *testing.T) {
 		names string
 	}{
 		{"unknown sandbox", "0123456789abcdef", good("x"), "NotFound", "0123456789abcdef"},
-		{"image not pulled", pod.GetPodSandboxId(), missingImage, "NotFound", "registry.k8s.io/never/pulled:1"},
-		{"duplicate name", pod.GetPodSandboxId(), good("taken"), "AlreadyExists", "taken"},
-		{"relative container path", pod.GetPodSandboxId(), relContainerPath, "InvalidArgument", "container_path"},
-		{"relative host path", pod.GetPodSandboxId(), relHostPath, "InvalidArgument", "host_path"},
-		{"recursive read-only mount", pod.GetPodSandboxId(), recursiveRO, "InvalidArgument", "recursive_read_only"},
-		{"relative read-only path", pod.GetPodSandboxId(), maskedRel, "InvalidArgument", "readonly_paths"},
+		{"image not pulled", podID, missingImage, "NotFound", "registry.k8s.io/never/pulled:1"},
+		{"duplicate name", podID, good("taken"), "AlreadyExists", "taken"},
+		{"relative container path", podID, relContainerPath, "InvalidArgument", "container_path"},
+		{"relative host path", podID, relHostPath, "InvalidArgument", "host_path"},
+		{"recursive read-only mount", podID, recursiveRO, "InvalidArgument", "recursive_read_only"},
+		{"relative read-only path", podID, maskedRel, "InvalidArgument", "readonly_paths"},
 	} {
 		_, err := rt.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: c.pod, Config: c.cfg, SandboxConfig: podCfg})
 		if err == nil || !strings.Contains(err.Error(), "code = "+c.code) || !strings.Contains(err.Error(), c.names) {
 			t.Errorf("%s: %v, want %s naming %q", c.what, err, c.code, c.names)
 		}
 	}
-	list, err := rt.ListContainers(ctx, &runtimeapi.ListContainersRequest{Filter: &runtimeapi.ContainerFilter{PodSandboxId: pod.GetPodSandboxId()}})
+	list, err := rt.ListContainers(ctx, &runtimeapi.ListContainersRequest{Filter: &runtimeapi.ContainerFilter{PodSandboxId: podID}})
 	if err != nil || len(list.GetContainers()) != 1 {
 		t.Fatalf("containers in the pod: %v %v, want only the good one", list.GetContainers(), err)
 	}
 	// rkt agrees: one app in the pod.
-	st, err := rt.PodSandboxStatus(ctx, &runtimeapi.PodSandboxStatusRequest{PodSandboxId: pod.GetPodSandboxId(), Verbose: true})
+	st, err := rt.PodSandboxStatus(ctx, &runtimeapi.PodSandboxStatusRequest{PodSandboxId: podID, Verbose: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -608,5 +610,28 @@ func TestUnsupportedIsolationRefused(t *testing.T) {
 	list, err := pod.client.ListContainers(pod.ctx, &runtimeapi.ListContainersRequest{Filter: &runtimeapi.ContainerFilter{PodSandboxId: pod.id}})
 	if err != nil || len(list.Containers) != 0 {
 		t.Errorf("containers after the refusal: %v %v", list.GetContainers(), err)
+	}
+}
+
+// TestPlainRktEnter: `rkt enter` run by hand, as an operator would, without
+// the settings rktlet passes, still works (stage1's enter and enterexec
+// take them only when given).
+func TestPlainRktEnter(t *testing.T) {
+	pod := newGRPCPod(t, env(t, "RKTLET_SOCKET"), "plain-enter")
+	id := pod.run("plain-enter", "echo ready; sleep 3600", "ready", nil)
+	st, err := pod.client.ContainerStatus(pod.ctx, &runtimeapi.ContainerStatusRequest{ContainerId: id, Verbose: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var info struct {
+		App     string `json:"app"`
+		RktUUID string `json:"rktUUID"`
+	}
+	if err := json.Unmarshal([]byte(st.GetInfo()["info"]), &info); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(env(t, "RKT_PATH"), "--dir="+env(t, "RKT_DATA_DIR"), "enter", "--app="+info.App, info.RktUUID, "echo", "entered").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "entered") {
+		t.Fatalf("rkt enter by hand: %v: %q", err, out)
 	}
 }
