@@ -48,6 +48,21 @@ func (a *appCgroups) path(ctx context.Context, unit, app string) (string, error)
 	return filepath.Join(root, st.ControlGroup, "payload", "system.slice", app+".service"), nil
 }
 
+// procs lists the processes in an app's cgroup directory.
+func procs(dir string) ([]int, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+	if err != nil {
+		return nil, err
+	}
+	var pids []int
+	for _, p := range strings.Fields(string(b)) {
+		if pid, err := strconv.Atoi(p); err == nil && pid > 0 {
+			pids = append(pids, pid)
+		}
+	}
+	return pids, nil
+}
+
 // Signal sends sig to every process of the app, as systemd's stop of a
 // unit with the default KillMode=control-group does.
 func (a *appCgroups) Signal(ctx context.Context, unit, app string, sig syscall.Signal) error {
@@ -55,15 +70,13 @@ func (a *appCgroups) Signal(ctx context.Context, unit, app string, sig syscall.S
 	if err != nil {
 		return err
 	}
-	b, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+	pids, err := procs(dir)
 	if err != nil {
 		return err
 	}
-	for _, p := range strings.Fields(string(b)) {
-		if pid, err := strconv.Atoi(p); err == nil {
-			if err := syscall.Kill(pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
-				return fmt.Errorf("sending %v to process %d of app %s: %w", sig, pid, app, err)
-			}
+	for _, pid := range pids {
+		if err := syscall.Kill(pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
+			return fmt.Errorf("sending %v to process %d of app %s: %w", sig, pid, app, err)
 		}
 	}
 	return nil
@@ -75,16 +88,14 @@ func (a *appCgroups) FirstPID(ctx context.Context, unit, app string) (int, error
 	if err != nil {
 		return 0, err
 	}
-	b, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+	pids, err := procs(dir)
 	if err != nil {
 		return 0, err
 	}
-	for _, p := range strings.Fields(string(b)) {
-		if pid, err := strconv.Atoi(p); err == nil && pid > 0 {
-			return pid, nil
-		}
+	if len(pids) == 0 {
+		return 0, fmt.Errorf("app %s has no process: %w", app, ErrFailedPrecondition)
 	}
-	return 0, fmt.Errorf("app %s has no process: %w", app, ErrFailedPrecondition)
+	return pids[0], nil
 }
 
 // Kill sends SIGKILL to every process of the app.
@@ -103,21 +114,18 @@ func (a *appCgroups) Kill(ctx context.Context, unit, app string) error {
 		}
 	}
 	for i := 0; i < 10; i++ {
-		b, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+		pids, err := procs(dir)
 		if errors.Is(err, os.ErrNotExist) {
 			return nil
 		}
 		if err != nil {
 			return err
 		}
-		pids := strings.Fields(string(b))
 		if len(pids) == 0 {
 			return nil
 		}
-		for _, p := range pids {
-			if pid, err := strconv.Atoi(p); err == nil {
-				_ = syscall.Kill(pid, syscall.SIGKILL)
-			}
+		for _, pid := range pids {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -1,13 +1,15 @@
 package rktlet
 
 import (
+	"context"
 	"fmt"
-	"github.com/rktlet/rktlet/cli"
 	"slices"
 	"strconv"
 	"strings"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/rktlet/rktlet/cli"
 )
 
 // linuxCapabilities are Linux's capabilities by number (up to 40,
@@ -107,4 +109,24 @@ func (c *container) enterUser() cli.EnterUser {
 		u.Capabilities = &nums
 	}
 	return u
+}
+
+// execUser is who and how a command entered into the container runs: the
+// container's identity, capabilities, no_new_privs, seccomp filter and
+// mount namespace.
+func (s *Service) execUser(ctx context.Context, c *container, sb *sandbox) (cli.EnterUser, error) {
+	u := c.enterUser()
+	filter, err := s.appSeccompFilter(c, sb)
+	if err != nil {
+		return cli.EnterUser{}, fmt.Errorf("the seccomp filter of container %s: %w", c.ID, err)
+	}
+	u.Seccomp = filter
+	// The app unit's mount namespace holds its masked and read-only
+	// paths; a container with no process left has nothing to enter.
+	pid, err := s.appCgroups.FirstPID(ctx, sb.Unit, c.App)
+	if err != nil {
+		return cli.EnterUser{}, fmt.Errorf("finding a process of container %s: %w", c.ID, err)
+	}
+	u.MountNSPID = pid
+	return u, nil
 }

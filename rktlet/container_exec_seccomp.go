@@ -3,7 +3,6 @@ package rktlet
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -16,28 +15,7 @@ import (
 	"github.com/elastic/go-seccomp-bpf/arch"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
-
-	"github.com/rktlet/rktlet/cli"
 )
-
-// execUser is who and how a command entered into the container runs: the
-// container's identity, capabilities, no_new_privs and seccomp filter.
-func (s *Service) execUser(ctx context.Context, c *container, sb *sandbox) (cli.EnterUser, error) {
-	u := c.enterUser()
-	filter, err := s.appSeccompFilter(c, sb)
-	if err != nil {
-		return cli.EnterUser{}, fmt.Errorf("the seccomp filter of container %s: %w", c.ID, err)
-	}
-	u.Seccomp = filter
-	// The app unit's mount namespace holds its masked and read-only
-	// paths; a container with no process left has nothing to enter.
-	pid, err := s.appCgroups.FirstPID(ctx, sb.Unit, c.App)
-	if err != nil {
-		return cli.EnterUser{}, fmt.Errorf("finding a process of container %s: %w", c.ID, err)
-	}
-	u.MountNSPID = pid
-	return u, nil
-}
 
 // appSeccompFilter is the app's seccomp filter as a BPF program for `rkt
 // enter` to install (patch 0011), hex-encoded; "" when the app has none.

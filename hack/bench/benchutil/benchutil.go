@@ -4,11 +4,15 @@
 package benchutil
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"time"
+
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
 // Durations are measured call times.
@@ -46,4 +50,60 @@ func Handshake(dir string, n int) error {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// ListAndStatus times n rounds of a List call and a Status call (i is the
+// round) without a tracer, then makes the same rounds again between
+// handshakes 1 and 2, while hack/bench/lib.sh's strace follows rktlet to
+// count the processes it starts: ptrace stops rktlet at every system call,
+// so times taken under it would be the tracer's. The first error ends it.
+func ListAndStatus(syncDir string, n int, list, status func(i int) error) (lists, statuses Durations, err error) {
+	rounds := func(record bool) error {
+		for i := 0; i < n; i++ {
+			start := time.Now()
+			if err := list(i); err != nil {
+				return err
+			}
+			if record {
+				lists = append(lists, time.Since(start))
+			}
+			start = time.Now()
+			if err := status(i); err != nil {
+				return err
+			}
+			if record {
+				statuses = append(statuses, time.Since(start))
+			}
+		}
+		return nil
+	}
+	if err := rounds(true); err != nil {
+		return nil, nil, err
+	}
+	if err := Handshake(syncDir, 1); err != nil {
+		return nil, nil, err
+	}
+	if err := rounds(false); err != nil {
+		return nil, nil, err
+	}
+	return lists, statuses, Handshake(syncDir, 2)
+}
+
+// ContainerInfo is what a container's verbose status tells of its rkt app.
+type ContainerInfo struct {
+	App     string `json:"app"`
+	ACI     string `json:"aci"`
+	RktUUID string `json:"rktUUID"`
+}
+
+// RktApp reads a container's rkt app, image and pod from its verbose status,
+// for the benchmarks' direct rkt commands.
+func RktApp(ctx context.Context, rt runtimeapi.RuntimeServiceClient, id string) (ContainerInfo, error) {
+	st, err := rt.ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: id, Verbose: true})
+	if err != nil {
+		return ContainerInfo{}, err
+	}
+	var info ContainerInfo
+	err = json.Unmarshal([]byte(st.GetInfo()["info"]), &info)
+	return info, err
 }

@@ -7,7 +7,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"github.com/rktlet/rktlet/hack/bench/benchutil"
@@ -34,12 +33,6 @@ var (
 )
 
 type stats = benchutil.Durations
-
-func handshake(n int) {
-	if err := benchutil.Handshake(*syncDir, n); err != nil {
-		log.Fatal(err)
-	}
-}
 
 func timed(s *stats, f func() error) {
 	start := time.Now()
@@ -92,15 +85,8 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	st, err := rt.ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: probe, Verbose: true})
+	info, err := benchutil.RktApp(ctx, rt, probe)
 	if err != nil {
-		log.Fatal(err)
-	}
-	var info struct {
-		ACI     string `json:"aci"`
-		RktUUID string `json:"rktUUID"`
-	}
-	if err := json.Unmarshal([]byte(st.GetInfo()["info"]), &info); err != nil {
 		log.Fatal(err)
 	}
 	rt.RemoveContainer(ctx, &runtimeapi.RemoveContainerRequest{ContainerId: probe})
@@ -139,32 +125,16 @@ func main() {
 		}
 		ids = append(ids, id)
 	}
-	// Timed without a tracer (ptrace stops rktlet at every system call),
-	// then the same calls again while hack/bench/lib.sh's strace counts
-	// the processes rktlet starts.
-	var lists, statuses stats
-	measure := func(record bool) {
-		for i := 0; i < *calls; i++ {
-			start := time.Now()
-			if _, err := rt.ListContainers(ctx, &runtimeapi.ListContainersRequest{}); err != nil {
-				log.Fatal(err)
-			}
-			if record {
-				lists = append(lists, time.Since(start))
-			}
-			start = time.Now()
-			if _, err := rt.ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: ids[i%len(ids)]}); err != nil {
-				log.Fatal(err)
-			}
-			if record {
-				statuses = append(statuses, time.Since(start))
-			}
-		}
+	lists, statuses, err := benchutil.ListAndStatus(*syncDir, *calls, func(int) error {
+		_, err := rt.ListContainers(ctx, &runtimeapi.ListContainersRequest{})
+		return err
+	}, func(i int) error {
+		_, err := rt.ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: ids[i%len(ids)]})
+		return err
+	})
+	if err != nil {
+		log.Fatal(err)
 	}
-	measure(true)
-	handshake(1)
-	measure(false)
-	handshake(2)
 
 	fmt.Printf("\n%d lifecycles each way in one pod, then %d calls with %d containers\n\n", *runs, *calls, len(ids))
 	fmt.Println("| what | mean | p50 | max / p99 | vs reference |")

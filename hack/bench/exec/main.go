@@ -118,15 +118,8 @@ func main() {
 	if _, err := rt.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: id}); err != nil {
 		log.Fatal(err)
 	}
-	st, err := rt.ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: id, Verbose: true})
+	info, err := benchutil.RktApp(ctx, rt, id)
 	if err != nil {
-		log.Fatal(err)
-	}
-	var info struct {
-		App     string `json:"app"`
-		RktUUID string `json:"rktUUID"`
-	}
-	if err := json.Unmarshal([]byte(st.GetInfo()["info"]), &info); err != nil {
 		log.Fatal(err)
 	}
 

@@ -38,12 +38,6 @@ var (
 	syncDir  = flag.String("sync-dir", "", "if set: around the List/Status phase, write ready-N there and wait for go-N (so a tracer can attach)")
 )
 
-func handshake(n int) {
-	if err := benchutil.Handshake(*syncDir, n); err != nil {
-		log.Fatal(err)
-	}
-}
-
 // push stores a fresh image with one random layer as repo:latest and
 // returns that reference.
 func push(repo string) (string, error) {
@@ -138,34 +132,20 @@ func main() {
 		log.Fatal(err)
 	}
 
-	// Timed without a tracer (ptrace stops rktlet at every system call),
-	// then the same calls again while hack/bench/lib.sh's strace counts
-	// the processes rktlet starts.
-	var lists, statuses stats
-	measure := func(record bool) {
-		for i := 0; i < *calls; i++ {
-			start := time.Now()
-			if _, err := img.ListImages(ctx, &runtimeapi.ListImagesRequest{}); err != nil {
-				log.Fatal(err)
-			}
-			if record {
-				lists = append(lists, time.Since(start))
-			}
-			ref := pulled[i%len(pulled)]
-			start = time.Now()
-			st, err := img.ImageStatus(ctx, &runtimeapi.ImageStatusRequest{Image: &runtimeapi.ImageSpec{Image: ref}})
-			if err != nil || st.GetImage() == nil {
-				log.Fatalf("ImageStatus %s: %v", ref, err)
-			}
-			if record {
-				statuses = append(statuses, time.Since(start))
-			}
+	lists, statuses, err := benchutil.ListAndStatus(*syncDir, *calls, func(int) error {
+		_, err := img.ListImages(ctx, &runtimeapi.ListImagesRequest{})
+		return err
+	}, func(i int) error {
+		ref := pulled[i%len(pulled)]
+		st, err := img.ImageStatus(ctx, &runtimeapi.ImageStatusRequest{Image: &runtimeapi.ImageSpec{Image: ref}})
+		if err == nil && st.GetImage() == nil {
+			err = fmt.Errorf("ImageStatus %s: no image", ref)
 		}
+		return err
+	})
+	if err != nil {
+		log.Fatal(err)
 	}
-	measure(true)
-	handshake(1)
-	measure(false)
-	handshake(2)
 
 	fmt.Printf("\n%d pulls each way (%d KiB random layer, pushed just before), then %d calls with %d images in the index\n\n",
 		*runs, *layerKiB, *calls, len(list.GetImages()))

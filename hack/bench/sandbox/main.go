@@ -32,14 +32,6 @@ var (
 	syncDir = flag.String("sync-dir", "", "if set: before and after the List/Status phase, write ready-N there and wait for go-N (so a tracer can attach)")
 )
 
-// handshake lets the script around this program attach a tracer to rktlet
-// for exactly the List/Status phase.
-func handshake(n int) {
-	if err := benchutil.Handshake(*syncDir, n); err != nil {
-		fail(err)
-	}
-}
-
 func main() {
 	flag.Parse()
 	conn, err := grpc.NewClient("unix://"+*socket, grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -74,36 +66,19 @@ func main() {
 	for i := 0; i < *pods; i++ {
 		ids = append(ids, runPod(ctx, client, fmt.Sprintf("bench-list-%d", i), i%2 == 0))
 	}
-	// Timed without a tracer (ptrace stops rktlet at every system call),
-	// then the same calls again while hack/bench/lib.sh's strace counts
-	// the processes rktlet starts.
-	var listTimes, statusTimes []time.Duration
-	calls := func(record bool) {
-		for i := 0; i < *lists; i++ {
-			start := time.Now()
-			resp, err := client.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{})
-			if err != nil {
-				fail(err)
-			}
-			if record {
-				listTimes = append(listTimes, time.Since(start))
-			}
-			if len(resp.Items) < *pods {
-				fail(fmt.Errorf("listed %d pods, want at least %d", len(resp.Items), *pods))
-			}
-			start = time.Now()
-			if _, err := client.PodSandboxStatus(ctx, &runtimeapi.PodSandboxStatusRequest{PodSandboxId: ids[i%len(ids)]}); err != nil {
-				fail(err)
-			}
-			if record {
-				statusTimes = append(statusTimes, time.Since(start))
-			}
+	listTimes, statusTimes, err := benchutil.ListAndStatus(*syncDir, *lists, func(int) error {
+		resp, err := client.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{})
+		if err == nil && len(resp.Items) < *pods {
+			err = fmt.Errorf("listed %d pods, want at least %d", len(resp.Items), *pods)
 		}
+		return err
+	}, func(i int) error {
+		_, err := client.PodSandboxStatus(ctx, &runtimeapi.PodSandboxStatusRequest{PodSandboxId: ids[i%len(ids)]})
+		return err
+	})
+	if err != nil {
+		fail(err)
 	}
-	calls(true)
-	handshake(1)
-	calls(false)
-	handshake(2)
 	for _, id := range ids {
 		removePod(ctx, client, id)
 	}
