@@ -1,6 +1,7 @@
 package journal
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -87,9 +88,10 @@ func (s *sink) add(line []byte) error {
 	return nil
 }
 
-// flush writes the buffered lines. A failed write (a full disk) drops them
-// and cuts any half-written line, so that the file stays well-formed; the
-// failure is kept for the container's status.
+// flush writes the buffered lines. A failed write (a full disk) keeps the
+// whole lines that made it, cuts a half-written one, so that the file stays
+// well-formed, and drops the rest; the failure is kept for the container's
+// status.
 func (s *sink) flush() error {
 	if len(s.pending) == 0 {
 		return nil
@@ -101,9 +103,12 @@ func (s *sink) flush() error {
 	}
 	n, err := s.file.Write(s.pending)
 	if err != nil {
-		if n > 0 {
-			_ = s.file.Truncate(s.size)
+		whole := bytes.LastIndexByte(s.pending[:n], '\n') + 1
+		if whole < n {
+			_ = s.file.Truncate(s.size + int64(whole))
 		}
+		s.size += int64(whole)
+		s.pending = s.pending[whole:]
 		return s.drop(err)
 	}
 	s.size += int64(n)
