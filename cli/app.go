@@ -41,6 +41,9 @@ type AppAddOptions struct {
 	// MaskedPaths are made inaccessible in the app, ReadonlyPaths
 	// read-only (patch 0012; paths inside the app, missing ones ignored).
 	MaskedPaths, ReadonlyPaths []string
+	// OOMScoreAdj is the app's oom_score_adj (the pod's systemd sets it);
+	// 0 leaves it as inherited.
+	OOMScoreAdj int64
 }
 
 // AppAdd adds an app to a running pod.
@@ -81,6 +84,9 @@ func (r *Rkt) AppAdd(ctx context.Context, uuid, image string, o AppAddOptions) e
 	}
 	if o.NoNewPrivileges {
 		args = append(args, "--no-new-privileges=true")
+	}
+	if o.OOMScoreAdj != 0 {
+		args = append(args, "--oom-score-adj="+strconv.FormatInt(o.OOMScoreAdj, 10))
 	}
 	for _, a := range []struct {
 		name  string

@@ -15,6 +15,10 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BED=${TESTBED_DIR:-$ROOT/_output/testbed}
 CGROUP=/sys/fs/cgroup/unified/rktlet-testbed
+# The bed's own cgroup in each cgroup v1 hierarchy that limits memory or CPU
+# (hybrid hosts bind those controllers to v1, so no systemd here can use
+# them; rktlet limits containers there itself).
+V1_CGROUP_NAME=rktlet-testbed
 VARDIR=/var/lib/rktlet-testbed
 REGISTRY=127.0.0.1:${TESTBED_REGISTRY_PORT:-5000}
 AUTH_REGISTRY=127.0.0.1:${TESTBED_AUTH_REGISTRY_PORT:-5001}
@@ -53,6 +57,27 @@ in_bed() {
 
 # --- the private systemd --------------------------------------------------
 
+# v1_hierarchies prints "controllers mountpoint fsroot" for each mounted
+# cgroup v1 hierarchy that holds memory or cpu.
+v1_hierarchies() {
+	findmnt -rn -t cgroup -o TARGET,FSROOT,FS-OPTIONS | while read -r target fsroot opts; do
+		local ctrls
+		ctrls=$(echo "$opts" | tr , '\n' | grep -v -e '^rw$' -e '^ro$' -e '^relatime$' -e '^nosuid$' -e '^nodev$' -e '^noexec$' | paste -sd, -)
+		case ",$ctrls," in *,memory,* | *,cpu,*) echo "$ctrls $target $fsroot" ;; esac
+	done
+}
+
+# v1_bed_dirs prints "controllers dir" for the bed's cgroup in each of them.
+v1_bed_dirs() {
+	v1_hierarchies | while read -r ctrls target fsroot; do
+		local own
+		own=$(awk -F: -v c="$ctrls" '$2 == c { print $3 }' /proc/self/cgroup)
+		[ -n "$own" ] || continue
+		[ "$fsroot" = / ] || own=${own#"$fsroot"}
+		echo "$ctrls ${target}${own%/}/$V1_CGROUP_NAME"
+	done
+}
+
 # init_bed runs as PID 1 of the new namespaces and becomes systemd.
 init_bed() {
 	mount -t proc proc /proc
@@ -61,6 +86,13 @@ init_bed() {
 	mount --make-rshared /
 	mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs /run
 	mount -t cgroup2 -o nsdelegate cgroup2 /sys/fs/cgroup
+	# The memory and cpu v1 hierarchies, rooted (cgroup namespace) at the
+	# bed's own cgroup there: rktlet finds them in its mountinfo.
+	local ctrls
+	for ctrls in $V1_CONTROLLERS; do
+		mkdir -p "/run/cgroup-v1/$ctrls"
+		mount -t cgroup -o "$ctrls" cgroup "/run/cgroup-v1/$ctrls"
+	done
 	# PID 1 otherwise raises host-global sysctls at boot; made writable again
 	# once it is up (start_private_systemd).
 	mount --bind /proc/sys /proc/sys
@@ -87,12 +119,18 @@ start_private_systemd() {
 		RateLimitBurst=0
 	CONF
 	mkdir -p "$CGROUP"
-	# Start from a detached process: it moves into the bed's cgroup, then
-	# unshare makes that cgroup the root of the new cgroup namespace.
-	setsid bash -c '
+	local v1_dirs="" v1_ctrls="" ctrls dir
+	while read -r ctrls dir; do
+		mkdir -p "$dir"
+		v1_dirs="$v1_dirs $dir" v1_ctrls="$v1_ctrls $ctrls"
+	done < <(v1_bed_dirs | tee "$BED/v1-cgroups")
+	# Start from a detached process: it moves into the bed's cgroups, then
+	# unshare makes them the roots of the new cgroup namespace.
+	V1_CONTROLLERS="$v1_ctrls" setsid bash -c '
 		echo $$ >"$1/cgroup.procs"
+		for d in $3; do echo $$ >"$d/cgroup.procs"; done
 		exec unshare --pid --mount --uts --cgroup --fork --propagation private -- "$2" _init
-	' _ "$CGROUP" "$ROOT/hack/testbed.sh" </dev/null >"$BED/init.log" 2>&1 &
+	' _ "$CGROUP" "$ROOT/hack/testbed.sh" "$v1_dirs" </dev/null >"$BED/init.log" 2>&1 &
 	local launcher=$!
 	local pid="" i
 	for i in $(seq 1 100); do
@@ -252,6 +290,10 @@ down() {
 	fi
 	stop_bed_systemd
 	remove_cgroup_tree "$CGROUP"
+	local ctrls dir
+	if [ -f "$BED/v1-cgroups" ]; then
+		while read -r ctrls dir; do remove_cgroup_tree "$dir"; done <"$BED/v1-cgroups"
+	fi
 	cleanup_network
 	restore_ip_forward
 	# Mounts made inside the private bed died with its mount namespace; on a
@@ -263,7 +305,7 @@ down() {
 		rm -rf "$VARDIR"
 	fi
 	rm -f "$ROOT/_output/cri-tools/crictl.yaml"
-	rm -rf "$BED/units" "$BED/empty" "$BED/pid" "$BED/mode" "$BED/cni" "$BED/registry" "$BED/console" "$BED/journald.conf"
+	rm -rf "$BED/units" "$BED/empty" "$BED/pid" "$BED/mode" "$BED/cni" "$BED/registry" "$BED/console" "$BED/journald.conf" "$BED/v1-cgroups"
 	log "down"
 }
 

@@ -34,6 +34,15 @@ func cgroup2Root() (string, error) {
 }
 
 func (a *appCgroups) path(ctx context.Context, unit, app string) (string, error) {
+	payload, err := a.payload(ctx, unit)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(payload, "system.slice", app+".service"), nil
+}
+
+// payload is the cgroup nspawn gives the pod's own systemd and its units.
+func (a *appCgroups) payload(ctx context.Context, unit string) (string, error) {
 	st, err := a.systemd.State(ctx, unit)
 	if err != nil {
 		return "", err
@@ -45,7 +54,24 @@ func (a *appCgroups) path(ctx context.Context, unit, app string) (string, error)
 	if err != nil {
 		return "", err
 	}
-	return filepath.Join(root, st.ControlGroup, "payload", "system.slice", app+".service"), nil
+	return filepath.Join(root, st.ControlGroup, "payload"), nil
+}
+
+// PodInitPID returns the host PID of the pod's systemd (stage1's PID 1),
+// the process that forks every app.
+func (a *appCgroups) PodInitPID(ctx context.Context, unit string) (int, error) {
+	payload, err := a.payload(ctx, unit)
+	if err != nil {
+		return 0, err
+	}
+	pids, err := procs(filepath.Join(payload, "init.scope"))
+	if err != nil {
+		return 0, err
+	}
+	if len(pids) != 1 {
+		return 0, fmt.Errorf("pod unit %s: %d processes in the pod's init.scope, want its systemd alone", unit, len(pids))
+	}
+	return pids[0], nil
 }
 
 // procs lists the processes in an app's cgroup directory.

@@ -92,6 +92,10 @@ func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateCon
 		}
 	}
 	opts.MaskedPaths, opts.ReadonlyPaths = sc.GetMaskedPaths(), sc.GetReadonlyPaths()
+	if err := validateResources(cfg.GetLinux().GetResources()); err != nil {
+		return nil, err
+	}
+	opts.OOMScoreAdj = cfg.GetLinux().GetResources().GetOomScoreAdj()
 	// stage1 gives a non-root app under a seccomp filter no_new_privs
 	// whatever was asked (systemd needs it to install the filter).
 	noNewPrivs := sc.GetNoNewPrivs() || opts.Seccomp != seccompUnconfined && ident.UID != 0

@@ -43,5 +43,8 @@ func (s *Service) removeContainer(ctx context.Context, c *container) error {
 		s.logs.RemoveContainer(c.ID)
 	}
 	s.cpuSamples.forget(c.ID)
+	if err := s.limits.removeDirs(c); err != nil {
+		return fmt.Errorf("removing the cgroups of container %s: %w", c.ID, err)
+	}
 	return s.containers.delete(c.ID)
 }

@@ -25,7 +25,8 @@ func (s *Service) StartContainer(ctx context.Context, req *runtimeapi.StartConta
 	if st := s.readAppState(c, sb); st.state != runtimeapi.ContainerState_CONTAINER_CREATED {
 		return nil, fmt.Errorf("container %s is %s, not created: %w", c.ID, st.state, ErrFailedPrecondition)
 	}
-	if err := s.rktApps.AppStart(ctx, sb.RktUUID, c.App); err != nil {
+	start := func() error { return s.rktApps.AppStart(ctx, sb.RktUUID, c.App) }
+	if err := s.startInOwnCgroups(ctx, c, sb, start); err != nil {
 		return nil, fmt.Errorf("starting container %s: %w", c.ID, err)
 	}
 	return &runtimeapi.StartContainerResponse{}, nil

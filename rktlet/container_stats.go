@@ -113,6 +113,31 @@ func (s *Service) cgroupStats(dir, key string) (*runtimeapi.CpuUsage, *runtimeap
 	return cpu, mem
 }
 
+// v1MemoryStats fills mem from a container's own cgroup v1 memory
+// directory (hosts whose memory controller is on v1), as cAdvisor reads it.
+func v1MemoryStats(dir string, mem *runtimeapi.MemoryUsage) {
+	usage, ok := readUint(filepath.Join(dir, "memory.usage_in_bytes"))
+	if !ok {
+		return
+	}
+	mem.UsageBytes = &runtimeapi.UInt64Value{Value: usage}
+	workingSet := usage
+	if st, err := readKeyed(filepath.Join(dir, "memory.stat")); err == nil {
+		if inactive := st["total_inactive_file"]; inactive < workingSet {
+			workingSet -= inactive
+		} else {
+			workingSet = 0
+		}
+		mem.RssBytes = &runtimeapi.UInt64Value{Value: st["total_rss"]}
+		mem.PageFaults = &runtimeapi.UInt64Value{Value: st["total_pgfault"]}
+		mem.MajorPageFaults = &runtimeapi.UInt64Value{Value: st["total_pgmajfault"]}
+	}
+	mem.WorkingSetBytes = &runtimeapi.UInt64Value{Value: workingSet}
+	if limit, ok := readUint(filepath.Join(dir, "memory.limit_in_bytes")); ok && limit > workingSet && limit < 1<<62 {
+		mem.AvailableBytes = &runtimeapi.UInt64Value{Value: limit - workingSet}
+	}
+}
+
 // containerStats samples a container; one that is not running has usage
 // timestamps and no figures.
 func (s *Service) containerStats(ctx context.Context, c *container) *runtimeapi.ContainerStats {
@@ -129,6 +154,9 @@ func (s *Service) containerStats(ctx context.Context, c *container) *runtimeapi.
 		}
 	}
 	out.Cpu, out.Memory = s.cgroupStats(dir, c.ID)
+	if v1 := c.CgroupsV1[cgroupMemory]; dir != "" && out.Memory.UsageBytes == nil && v1 != "" {
+		v1MemoryStats(v1, out.Memory)
+	}
 	if dir == "" {
 		s.cpuSamples.forget(c.ID)
 	}

@@ -53,6 +53,7 @@ func (s *Service) ContainerStatus(ctx context.Context, req *runtimeapi.Container
 		Annotations: cfg.GetAnnotations(),
 		Mounts:      cfg.GetMounts(),
 		StopSignal:  cfg.GetStopSignal(),
+		Resources:   &runtimeapi.ContainerResources{Linux: c.resources()},
 		User: &runtimeapi.ContainerUser{Linux: &runtimeapi.LinuxContainerUser{
 			Uid: c.User.UID, Gid: c.User.GID, SupplementalGroups: c.User.Groups,
 		}},
@@ -65,6 +66,9 @@ func (s *Service) ContainerStatus(ctx context.Context, req *runtimeapi.Container
 			info["podUnit"] = sb.Unit
 			info["appUnit"] = c.App + ".service"
 			info["rktUUID"] = sb.RktUUID
+		}
+		if len(c.CgroupsV1) > 0 {
+			info["cgroupsV1"] = c.CgroupsV1
 		}
 		b, err := json.Marshal(info)
 		if err != nil {

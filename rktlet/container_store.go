@@ -48,11 +48,28 @@ type containerRecord struct {
 	// by stage1 for a non-root app under a seccomp filter), which commands
 	// entered into it get too.
 	NoNewPrivs bool `json:"noNewPrivs,omitempty"`
+	// CgroupsV1 are the container's own cgroup v1 directories holding its
+	// limits ("memory", "cpu" → directory), made when it starts
+	// (container_resources.go) and removed with it.
+	CgroupsV1 map[string]string `json:"cgroupsV1,omitempty"`
+	// Resources are the limits UpdateContainerResources set last
+	// (protojson); empty: the config's.
+	Resources json.RawMessage `json:"resources,omitempty"`
 }
 
 type container struct {
 	containerRecord
 	config *runtimeapi.ContainerConfig
+	// updated is Resources decoded.
+	updated *runtimeapi.LinuxContainerResources
+}
+
+// resources are the container's limits now.
+func (c *container) resources() *runtimeapi.LinuxContainerResources {
+	if c.updated != nil {
+		return c.updated
+	}
+	return c.config.GetLinux().GetResources()
 }
 
 func (c *container) key() string    { return c.ID }
@@ -88,6 +105,12 @@ func (s *containerStore) load() ([]*container, error) {
 		c.config = &runtimeapi.ContainerConfig{}
 		if err := protojson.Unmarshal(c.Config, c.config); err != nil {
 			return nil, fmt.Errorf("config: %w", err)
+		}
+		if len(c.Resources) > 0 {
+			c.updated = &runtimeapi.LinuxContainerResources{}
+			if err := protojson.Unmarshal(c.Resources, c.updated); err != nil {
+				return nil, fmt.Errorf("resources: %w", err)
+			}
 		}
 		return c, nil
 	})
@@ -212,9 +235,12 @@ func (s *Service) readAppState(c *container, sb *sandbox) appState {
 	if code, err := strconv.Atoi(strings.TrimSpace(exited.content)); err == nil {
 		st.exitCode = int32(code)
 	}
-	if st.exitCode == 0 {
+	switch {
+	case st.exitCode == 0:
 		st.reason = "Completed"
-	} else {
+	case s.limits != nil && s.limits.wasOOMKilled(c):
+		st.reason = "OOMKilled"
+	default:
 		st.reason = "Error"
 	}
 	return st
@@ -223,4 +249,6 @@ func (s *Service) readAppState(c *container, sb *sandbox) appState {
 // appName is the rkt app name of a container: derived from its ID, since
 // rkt app names are lowercase and the CRI's names are not (the 2017 rktlet
 // lowercased them and FooBar collided with foobar).
-func appName(containerID string) string { return "ctr-" + containerID[:20] }
+func appName(containerID string) string { return appNamePrefix + containerID[:20] }
+
+const appNamePrefix = "ctr-"

@@ -100,6 +100,9 @@ func (s *Service) teardownSandbox(ctx context.Context, sb *sandbox, mode teardow
 		}
 	}
 	for _, c := range s.containers.inSandbox(sb.ID) {
+		if err := s.limits.removeDirs(c); err != nil {
+			return fmt.Errorf("removing the cgroups of container %s: %w", c.ID, err)
+		}
 		if err := s.containers.delete(c.ID); err != nil {
 			return err
 		}

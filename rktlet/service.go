@@ -81,6 +81,7 @@ type Service struct {
 	containers *containerStore
 	rktApps    rktApps
 	appCgroups *appCgroups
+	limits     *containerLimits
 	// statusFiles holds stage1's app status files, updated by inotify.
 	statusFiles *appStatusFiles
 	accounts    *accountsCache
@@ -107,6 +108,7 @@ func NewService(cfg config.Config, log *slog.Logger, sd systemdClient, rkt rktRu
 		accounts:    newAccountsCache(cfg.RktDataDir),
 		statusFiles: newAppStatusFiles(log),
 		appCgroups:  &appCgroups{systemd: sd},
+		limits:      newContainerLimits(log),
 		network:     network,
 		images:      images,
 		imageFS:     imageFS,

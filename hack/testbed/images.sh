@@ -65,6 +65,10 @@ base_rootfs() {
 		cp -L "/lib/x86_64-linux-gnu/$lib" "$r/lib/x86_64-linux-gnu/$lib"
 	done
 	cp -L /lib64/ld-linux-x86-64.so.2 "$r/lib64/ld-linux-x86-64.so.2"
+	# Debian's busybox has no ipcs applet (the busybox image critest names
+	# has; its IPC namespace specs call it): util-linux's, which links only
+	# libc.
+	install -m 0755 /usr/bin/ipcs "$r/usr/bin/ipcs"
 	local applet
 	for applet in $(/usr/bin/busybox --list-full); do
 		[ "$applet" = bin/busybox ] && continue

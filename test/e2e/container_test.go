@@ -613,6 +613,44 @@ func TestUnsupportedIsolationRefused(t *testing.T) {
 	}
 }
 
+// TestPodNamespacesNspawnGives checks the reasons test/critest/skip.txt
+// gives for the HostPID, HostIpc and ContainerPID specs: a pod sharing the
+// host's PID or IPC namespace is refused, naming it, and a container asked
+// to have its own PID namespace (the kubelet's default) shares the pod's,
+// whose PID 1 is stage1's systemd.
+func TestPodNamespacesNspawnGives(t *testing.T) {
+	socket := env(t, "RKTLET_SOCKET")
+	client := criClient(t, socket)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for field, ns := range map[string]*runtimeapi.NamespaceOption{
+		"pid NODE": {Pid: runtimeapi.NamespaceMode_NODE},
+		"ipc NODE": {Ipc: runtimeapi.NamespaceMode_NODE},
+	} {
+		_, err := client.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: &runtimeapi.PodSandboxConfig{
+			Metadata: &runtimeapi.PodSandboxMetadata{Name: "host-ns", Namespace: "e2e", Uid: "host-ns-uid"},
+			Linux:    &runtimeapi.LinuxPodSandboxConfig{SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{NamespaceOptions: ns}},
+		}})
+		if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), field) {
+			t.Errorf("pod with %s: %v, want InvalidArgument naming %q", field, err, field)
+		}
+	}
+
+	pod := newGRPCPod(t, socket, "container-pid")
+	id := pod.run("container-pid", "echo ready; exec sleep 3600", "ready", func(c *runtimeapi.ContainerConfig) {
+		c.Linux = &runtimeapi.LinuxContainerConfig{SecurityContext: &runtimeapi.LinuxContainerSecurityContext{
+			NamespaceOptions: &runtimeapi.NamespaceOption{Pid: runtimeapi.NamespaceMode_CONTAINER},
+		}}
+	})
+	r, err := pod.client.ExecSync(pod.ctx, &runtimeapi.ExecSyncRequest{ContainerId: id, Cmd: []string{"cat", "/proc/1/comm"}, Timeout: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(string(r.GetStdout())); got != "systemd" {
+		t.Errorf("PID 1 seen by a container asking for its own PID namespace: %q, want the pod's systemd", got)
+	}
+}
+
 // TestPlainRktEnter: `rkt enter` run by hand, as an operator would, without
 // the settings rktlet passes, still works (stage1's enter and enterexec
 // take them only when given).

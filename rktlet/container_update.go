@@ -1,0 +1,91 @@
+package rktlet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// UpdateContainerResources changes the limits of a created or running
+// container: a running one's cgroup files at once, a created one's when it
+// starts. ContainerStatus reports them from then on.
+func (s *Service) UpdateContainerResources(ctx context.Context, req *runtimeapi.UpdateContainerResourcesRequest) (*runtimeapi.UpdateContainerResourcesResponse, error) {
+	if err := s.requireRecovered(); err != nil {
+		return nil, err
+	}
+	r := req.GetLinux()
+	if r == nil {
+		if req.GetWindows() != nil {
+			return nil, fmt.Errorf("windows resources given to a Linux runtime: %w", ErrInvalidArgument)
+		}
+		return nil, fmt.Errorf("linux resources are missing: %w", ErrInvalidArgument)
+	}
+	if err := validateResources(r); err != nil {
+		return nil, err
+	}
+	c, err := s.containers.get(req.GetContainerId())
+	if err != nil {
+		return nil, err
+	}
+	unlock := s.containers.lock(c.ID)
+	defer unlock()
+	if c, err = s.containers.get(c.ID); err != nil {
+		return nil, err
+	}
+	sb, _ := s.sandboxes.get(c.SandboxID)
+	st := s.readAppState(c, sb)
+	switch st.state {
+	case runtimeapi.ContainerState_CONTAINER_CREATED, runtimeapi.ContainerState_CONTAINER_RUNNING:
+	default:
+		return nil, fmt.Errorf("container %s is %s: only a created or running container's resources can change: %w", c.ID, st.state, ErrFailedPrecondition)
+	}
+	r = proto.Clone(r).(*runtimeapi.LinuxContainerResources)
+	if st.state == runtimeapi.ContainerState_CONTAINER_RUNNING {
+		if len(c.CgroupsV1) > 0 {
+			if err := s.limits.apply(c.CgroupsV1, r); err != nil {
+				return nil, fmt.Errorf("container %s: %w", c.ID, err)
+			}
+		}
+		if r.OomScoreAdj != c.resources().GetOomScoreAdj() {
+			if err := s.setOOMScoreAdj(ctx, c, sb, r.OomScoreAdj); err != nil {
+				return nil, err
+			}
+		}
+	}
+	raw, err := protojson.Marshal(r)
+	if err != nil {
+		return nil, err
+	}
+	updated := *c
+	updated.Resources, updated.updated = raw, r
+	if err := s.containers.save(&updated); err != nil {
+		return nil, err
+	}
+	return &runtimeapi.UpdateContainerResourcesResponse{}, nil
+}
+
+// setOOMScoreAdj gives every process of a running app a new oom_score_adj.
+func (s *Service) setOOMScoreAdj(ctx context.Context, c *container, sb *sandbox, adj int64) error {
+	dir, err := s.appCgroups.path(ctx, sb.Unit, c.App)
+	if err != nil {
+		return err
+	}
+	pids, err := procs(dir)
+	if err != nil {
+		return err
+	}
+	for _, pid := range pids {
+		err := os.WriteFile(filepath.Join("/proc", strconv.Itoa(pid), "oom_score_adj"), []byte(strconv.FormatInt(adj, 10)), 0)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("setting oom_score_adj of process %d of container %s: %w", pid, c.ID, err)
+		}
+	}
+	return nil
+}
