@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -19,6 +20,11 @@ import (
 // inside the pod's systemd.
 type appCgroups struct {
 	systemd systemdClient
+	// payloads caches each pod unit's payload cgroup (unit → directory):
+	// it is fixed while the unit runs, and asking systemd costs a D-Bus
+	// round trip of several milliseconds on every start, stop, exec and
+	// stats sample.
+	payloads sync.Map
 }
 
 // cgroup2Root is where the unified hierarchy is mounted: /sys/fs/cgroup on
@@ -43,6 +49,12 @@ func (a *appCgroups) path(ctx context.Context, unit, app string) (string, error)
 
 // payload is the cgroup nspawn gives the pod's own systemd and its units.
 func (a *appCgroups) payload(ctx context.Context, unit string) (string, error) {
+	if dir, ok := a.payloads.Load(unit); ok {
+		if _, err := os.Stat(dir.(string)); err == nil {
+			return dir.(string), nil
+		}
+		a.payloads.Delete(unit) // the unit stopped
+	}
 	st, err := a.systemd.State(ctx, unit)
 	if err != nil {
 		return "", err
@@ -54,8 +66,15 @@ func (a *appCgroups) payload(ctx context.Context, unit string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return filepath.Join(root, st.ControlGroup, "payload"), nil
+	dir := filepath.Join(root, st.ControlGroup, "payload")
+	if _, err := os.Stat(dir); err == nil {
+		a.payloads.Store(unit, dir)
+	}
+	return dir, nil
 }
+
+// forget drops what is cached of a pod unit, when its pod is removed.
+func (a *appCgroups) forget(unit string) { a.payloads.Delete(unit) }
 
 // PodInitPID returns the host PID of the pod's systemd (stage1's PID 1),
 // the process that forks every app.

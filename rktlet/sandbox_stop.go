@@ -93,6 +93,7 @@ func (s *Service) teardownSandbox(ctx context.Context, sb *sandbox, mode teardow
 	if s.logs != nil {
 		s.logs.FinishPod(sb.ID, 5*time.Second)
 	}
+	s.appCgroups.forget(sb.Unit)
 	if uuid != "" {
 		s.statusFiles.forget(uuid)
 		if err := s.rktPods.RemovePod(ctx, uuid); err != nil {
