@@ -41,9 +41,26 @@ type AppAddOptions struct {
 	// MaskedPaths are made inaccessible in the app, ReadonlyPaths
 	// read-only (patch 0012; paths inside the app, missing ones ignored).
 	MaskedPaths, ReadonlyPaths []string
+	// PodMountNamespace runs the app in the pod's mount namespace instead
+	// of its own (patch 0013), so that its mounts in an "rshared" volume
+	// reach the host; it excludes masked and read-only paths and a
+	// read-only rootfs.
+	PodMountNamespace bool
+	// VolumeOptions are per volume name (the "name=" of a Mounts entry)
+	// options stage1 applies when it binds the volume (patch 0013).
+	VolumeOptions map[string]VolumeOptions
 	// OOMScoreAdj is the app's oom_score_adj (the pod's systemd sets it);
 	// 0 leaves it as inherited.
 	OOMScoreAdj int64
+}
+
+// VolumeOptions are a volume's mount options beyond rkt's own (patch 0013).
+type VolumeOptions struct {
+	// Propagation is "rprivate", "rslave" or "rshared".
+	Propagation string `json:"propagation,omitempty"`
+	// RecursiveReadOnly makes the submounts of a read-only volume
+	// read-only too.
+	RecursiveReadOnly bool `json:"recursiveReadOnly,omitempty"`
 }
 
 // AppAdd adds an app to a running pod.
@@ -99,6 +116,16 @@ func (r *Rkt) AppAdd(ctx context.Context, uuid, image string, o AppAddOptions) e
 			}
 			args = append(args, "--annotation="+a.name+"="+string(b))
 		}
+	}
+	if o.PodMountNamespace {
+		args = append(args, "--annotation=rktlet.io/pod-mount-namespace=true")
+	}
+	if len(o.VolumeOptions) > 0 {
+		b, err := json.Marshal(o.VolumeOptions)
+		if err != nil {
+			return err
+		}
+		args = append(args, "--annotation=rktlet.io/volume-options="+string(b))
 	}
 	for _, io := range [][2]string{{"--stdin=", o.Stdin}, {"--stdout=", o.Stdout}, {"--stderr=", o.Stderr}} {
 		if io[1] != "" {

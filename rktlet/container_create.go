@@ -7,9 +7,11 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/rktlet/rktlet/cli"
+	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/encoding/protojson"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -92,6 +94,24 @@ func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateCon
 		}
 	}
 	opts.MaskedPaths, opts.ReadonlyPaths = sc.GetMaskedPaths(), sc.GetReadonlyPaths()
+	for i, m := range cfg.GetMounts() {
+		if m.GetPropagation() != runtimeapi.MountPropagation_PROPAGATION_BIDIRECTIONAL {
+			continue
+		}
+		// What the app mounts there reaches the host only from the pod's
+		// mount namespace: systemd gives an app unit a namespace of its
+		// own, a slave of the pod's, for its masked and read-only paths
+		// and stage1's protection of kernel tunables. As the kubelet,
+		// rktlet allows it only in privileged containers, which have
+		// none of them (a read-only rootfs would need that namespace).
+		if !sc.GetPrivileged() {
+			return nil, fmt.Errorf("config.mounts[%d] is BIDIRECTIONAL: only a privileged container may propagate mounts to the host: %w", i, ErrInvalidArgument)
+		}
+		if len(opts.MaskedPaths) > 0 || len(opts.ReadonlyPaths) > 0 || opts.ReadOnlyRootfs {
+			return nil, fmt.Errorf("config.mounts[%d] is BIDIRECTIONAL: rktlet cannot combine it with masked_paths, readonly_paths or readonly_rootfs: %w", i, ErrInvalidArgument)
+		}
+		opts.PodMountNamespace = true
+	}
 	if err := validateResources(cfg.GetLinux().GetResources()); err != nil {
 		return nil, err
 	}
@@ -148,6 +168,20 @@ func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateCon
 	return &runtimeapi.CreateContainerResponse{ContainerId: id}, nil
 }
 
+// mountPropagation maps the CRI's propagation to stage1's (patch 0013).
+var mountPropagation = map[runtimeapi.MountPropagation]string{
+	runtimeapi.MountPropagation_PROPAGATION_PRIVATE:           "rprivate",
+	runtimeapi.MountPropagation_PROPAGATION_HOST_TO_CONTAINER: "rslave",
+	runtimeapi.MountPropagation_PROPAGATION_BIDIRECTIONAL:     "rshared",
+}
+
+// recursiveReadOnlySupported tells whether the kernel can make a mount
+// tree read-only (mount_setattr, Linux 5.12), which stage1 uses for it.
+var recursiveReadOnlySupported = sync.OnceValue(func() bool {
+	err := unix.MountSetattr(-1, "", 0, &unix.MountAttr{})
+	return !errors.Is(err, unix.ENOSYS)
+})
+
 // appAddOptions turns a container config into rkt app flags. Command
 // replaces the image's entrypoint and args its cmd, as Docker and the
 // kubelet's other runtimes do.
@@ -189,7 +223,18 @@ func appAddOptions(cfg *runtimeapi.ContainerConfig, entrypoint, cmd []string) (c
 			return o, fmt.Errorf("config.mounts[%d].container_path %q is not an absolute path: %w", i, m.GetContainerPath(), ErrInvalidArgument)
 		}
 		if m.GetRecursiveReadOnly() {
-			return o, fmt.Errorf("config.mounts[%d].recursive_read_only: rktlet does not make submounts read-only (Status reports recursive_read_only_mounts false): %w", i, ErrInvalidArgument)
+			switch {
+			case !recursiveReadOnlySupported():
+				return o, fmt.Errorf("config.mounts[%d].recursive_read_only: this kernel has no mount_setattr (Linux 5.12) to make submounts read-only: %w", i, ErrInvalidArgument)
+			case !m.GetReadonly():
+				return o, fmt.Errorf("config.mounts[%d].recursive_read_only needs readonly: %w", i, ErrInvalidArgument)
+			case m.GetPropagation() != runtimeapi.MountPropagation_PROPAGATION_PRIVATE:
+				return o, fmt.Errorf("config.mounts[%d].recursive_read_only needs propagation PRIVATE, not %s (a mount propagated in later would be writable): %w", i, m.GetPropagation(), ErrInvalidArgument)
+			}
+		}
+		propagation, ok := mountPropagation[m.GetPropagation()]
+		if !ok {
+			return o, fmt.Errorf("config.mounts[%d].propagation %v is not a known propagation: %w", i, m.GetPropagation(), ErrInvalidArgument)
 		}
 		host := m.GetHostPath()
 		if host == "" || !filepath.IsAbs(host) {
@@ -205,8 +250,15 @@ func appAddOptions(cfg *runtimeapi.ContainerConfig, entrypoint, cmd []string) (c
 		if resolved, err := filepath.EvalSymlinks(host); err == nil {
 			host = resolved
 		}
-		o.Mounts = append(o.Mounts, fmt.Sprintf("name=vol%d,kind=host,source=%s,target=%s,readOnly=%t",
-			i, host, m.GetContainerPath(), m.GetReadonly()))
+		// Bound recursively, as the kubelet's other runtimes bind host
+		// paths: submounts of the host path show in the container.
+		name := fmt.Sprintf("vol%d", i)
+		o.Mounts = append(o.Mounts, fmt.Sprintf("name=%s,kind=host,source=%s,target=%s,readOnly=%t,recursive=true",
+			name, host, m.GetContainerPath(), m.GetReadonly()))
+		if o.VolumeOptions == nil {
+			o.VolumeOptions = map[string]cli.VolumeOptions{}
+		}
+		o.VolumeOptions[name] = cli.VolumeOptions{Propagation: propagation, RecursiveReadOnly: m.GetRecursiveReadOnly()}
 	}
 	return o, nil
 }

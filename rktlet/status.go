@@ -41,7 +41,7 @@ func (s *Service) Status(ctx context.Context, req *runtimeapi.StatusRequest) (*r
 		// One handler, the default; its features are what rkt can do today.
 		RuntimeHandlers: []*runtimeapi.RuntimeHandler{{
 			Name:     "",
-			Features: &runtimeapi.RuntimeHandlerFeatures{},
+			Features: &runtimeapi.RuntimeHandlerFeatures{RecursiveReadOnlyMounts: recursiveReadOnlySupported()},
 		}},
 		// Supplementary groups follow SupplementalGroupsPolicy and are
 		// reported in ContainerStatus.User.

@@ -276,7 +276,12 @@ func TestContainerBadInput(t *testing.T) {
 	relHostPath := good("rel-host")
 	relHostPath.Mounts = []*runtimeapi.Mount{{ContainerPath: "/data", HostPath: "tmp"}}
 	recursiveRO := good("rro")
-	recursiveRO.Mounts = []*runtimeapi.Mount{{ContainerPath: "/data", HostPath: "/tmp", Readonly: true, RecursiveReadOnly: true}}
+	recursiveRO.Mounts = []*runtimeapi.Mount{{ContainerPath: "/data", HostPath: "/tmp", Readonly: false, RecursiveReadOnly: true}}
+	bidirectionalRO := good("bidirectional-ro")
+	bidirectionalRO.Mounts = []*runtimeapi.Mount{{ContainerPath: "/data", HostPath: "/tmp", Propagation: runtimeapi.MountPropagation_PROPAGATION_BIDIRECTIONAL}}
+	bidirectionalRO.Linux = &runtimeapi.LinuxContainerConfig{SecurityContext: &runtimeapi.LinuxContainerSecurityContext{Privileged: true, ReadonlyRootfs: true}}
+	bidirectionalUnprivileged := good("bidirectional-unprivileged")
+	bidirectionalUnprivileged.Mounts = bidirectionalRO.Mounts
 	maskedRel := good("masked-rel")
 	maskedRel.Linux = &runtimeapi.LinuxContainerConfig{SecurityContext: &runtimeapi.LinuxContainerSecurityContext{ReadonlyPaths: []string{"proc/sys"}}}
 	for _, c := range []struct {
@@ -291,8 +296,10 @@ func TestContainerBadInput(t *testing.T) {
 		{"duplicate name", podID, good("taken"), "AlreadyExists", "taken"},
 		{"relative container path", podID, relContainerPath, "InvalidArgument", "container_path"},
 		{"relative host path", podID, relHostPath, "InvalidArgument", "host_path"},
-		{"recursive read-only mount", podID, recursiveRO, "InvalidArgument", "recursive_read_only"},
+		{"recursive read-only mount not read-only", podID, recursiveRO, "InvalidArgument", "recursive_read_only"},
 		{"relative read-only path", podID, maskedRel, "InvalidArgument", "readonly_paths"},
+		{"bidirectional mount and read-only rootfs", podID, bidirectionalRO, "InvalidArgument", "readonly_rootfs"},
+		{"bidirectional mount, not privileged", podID, bidirectionalUnprivileged, "InvalidArgument", "privileged"},
 	} {
 		_, err := rt.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: c.pod, Config: c.cfg, SandboxConfig: podCfg})
 		if err == nil || !strings.Contains(err.Error(), "code = "+c.code) || !strings.Contains(err.Error(), c.names) {
