@@ -181,6 +181,10 @@ type EnterUser struct {
 	// MountNSPID is a process of the app (host PID) whose mount namespace,
 	// the app unit's own, the command enters (patch 0012); 0: the pod's.
 	MountNSPID int
+	// CgroupProcs are cgroup.procs files (rktlet's mount namespace) stage1's
+	// enter joins before it forks the command (patch 0014): the app unit's
+	// cgroup and the app's limits.
+	CgroupProcs []string
 }
 
 // EnterCommand prepares `rkt enter` of a command in an app's namespaces as
@@ -212,6 +216,9 @@ func (r *Rkt) EnterCommand(ctx context.Context, uuid, app string, user EnterUser
 	}
 	if user.MountNSPID > 0 {
 		cmd.Env = append(cmd.Env, "RKT_ENTER_MNT_PID="+strconv.Itoa(user.MountNSPID))
+	}
+	if len(user.CgroupProcs) > 0 {
+		cmd.Env = append(cmd.Env, "RKT_ENTER_CGROUP_PROCS="+strings.Join(user.CgroupProcs, ":"))
 	}
 	cmd.SysProcAttr.Setpgid = true
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }

@@ -31,31 +31,31 @@ type v1Hierarchy struct {
 	root string
 }
 
-// v1Hierarchies finds the memory and cpu hierarchies reachable in rktlet's
-// mount namespace; either may be nil.
-func v1Hierarchies() (memory, cpu *v1Hierarchy, err error) {
+// v1Hierarchies finds the hierarchies of the given controllers reachable
+// in rktlet's mount namespace (controller → hierarchy; missing ones left out).
+func v1Hierarchies(controllers ...string) (map[string]*v1Hierarchy, error) {
 	f, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	defer f.Close()
 	all, err := parseCgroupV1Mounts(f)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
+	found := map[string]*v1Hierarchy{}
 	for i := range all {
 		h := &all[i]
 		if !h.reachable() {
 			continue
 		}
-		if memory == nil && slices.Contains(h.controllers, "memory") {
-			memory = h
-		}
-		if cpu == nil && slices.Contains(h.controllers, "cpu") {
-			cpu = h
+		for _, c := range controllers {
+			if found[c] == nil && slices.Contains(h.controllers, c) {
+				found[c] = h
+			}
 		}
 	}
-	return memory, cpu, nil
+	return found, nil
 }
 
 // parseCgroupV1Mounts lists the cgroup v1 mounts of a mountinfo file, the

@@ -3,6 +3,7 @@ package rktlet
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -128,5 +129,16 @@ func (s *Service) execUser(ctx context.Context, c *container, sb *sandbox) (cli.
 		return cli.EnterUser{}, fmt.Errorf("finding a process of container %s: %w", c.ID, err)
 	}
 	u.MountNSPID = pid
+	// The command joins the app's cgroups: it runs under the app unit's
+	// device policy (DevicePolicy=closed, stage1) and the container's
+	// limits, and is killed with the app.
+	if dir, err := s.appCgroups.path(ctx, sb.Unit, c.App); err == nil {
+		u.CgroupProcs = append(u.CgroupProcs, filepath.Join(dir, "cgroup.procs"))
+	}
+	for _, name := range []string{cgroupMemory, cgroupCPU} {
+		if dir := c.CgroupsV1[name]; dir != "" {
+			u.CgroupProcs = append(u.CgroupProcs, filepath.Join(dir, "cgroup.procs"))
+		}
+	}
 	return u, nil
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -145,6 +146,10 @@ func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateCon
 		return nil, err
 	}
 	opts.Name = c.App
+	if err := addDevices(&opts, cfg); err != nil {
+		_ = s.containers.delete(id)
+		return nil, err
+	}
 	if lc, ok := s.containerLog(sb, c); ok && s.logs != nil {
 		if err := s.logs.AddContainer(sb.ID, lc); err != nil {
 			s.logs.RemoveContainer(id)
@@ -260,5 +265,73 @@ func appAddOptions(cfg *runtimeapi.ContainerConfig, entrypoint, cmd []string) (c
 		}
 		o.VolumeOptions[name] = cli.VolumeOptions{Propagation: propagation, RecursiveReadOnly: m.GetRecursiveReadOnly()}
 	}
+	for i, d := range cfg.GetDevices() {
+		if _, err := checkDevice(i, d); err != nil {
+			return o, err
+		}
+	}
 	return o, nil
+}
+
+// hostDevice is a CRI device checked: the host's node and its permissions.
+type hostDevice struct {
+	path         string // symlinks resolved
+	kind         byte   // 'c' or 'b'
+	major, minor uint32
+	perms        string // of "rwm"
+}
+
+func checkDevice(i int, d *runtimeapi.Device) (hostDevice, error) {
+	field := fmt.Sprintf("config.devices[%d]", i)
+	if !filepath.IsAbs(d.GetContainerPath()) {
+		return hostDevice{}, fmt.Errorf("%s.container_path %q is not an absolute path: %w", field, d.GetContainerPath(), ErrInvalidArgument)
+	}
+	if !filepath.IsAbs(d.GetHostPath()) {
+		return hostDevice{}, fmt.Errorf("%s.host_path %q is not an absolute path: %w", field, d.GetHostPath(), ErrInvalidArgument)
+	}
+	dev := hostDevice{perms: d.GetPermissions()}
+	if dev.perms == "" {
+		dev.perms = "rwm"
+	}
+	if strings.Trim(dev.perms, "rwm") != "" {
+		return hostDevice{}, fmt.Errorf("%s.permissions %q: only r, w and m: %w", field, d.GetPermissions(), ErrInvalidArgument)
+	}
+	var err error
+	dev.path, err = filepath.EvalSymlinks(d.GetHostPath())
+	if errors.Is(err, os.ErrNotExist) {
+		return hostDevice{}, fmt.Errorf("%s.host_path %s does not exist: %w", field, d.GetHostPath(), ErrNotFound)
+	}
+	if err != nil {
+		return hostDevice{}, fmt.Errorf("%s.host_path %s: %w", field, d.GetHostPath(), err)
+	}
+	st, err := os.Stat(dev.path)
+	if err != nil {
+		return hostDevice{}, fmt.Errorf("%s.host_path %s: %w", field, d.GetHostPath(), err)
+	}
+	if st.Mode()&os.ModeDevice == 0 {
+		return hostDevice{}, fmt.Errorf("%s.host_path %s is not a device node: %w", field, d.GetHostPath(), ErrInvalidArgument)
+	}
+	return dev, nil
+}
+
+// addDevices adds a container's devices to its app as rkt host volumes:
+// stage1 binds each device node and allows it in the app unit's device
+// policy (DeviceAllow=, "r" for a read-only volume, else "rw"; mknod is
+// never allowed) through a link in the pod's /dev/.rkt named after the
+// volume, hence volume names unique in the pod.
+func addDevices(o *cli.AppAddOptions, cfg *runtimeapi.ContainerConfig) error {
+	for i, d := range cfg.GetDevices() {
+		dev, err := checkDevice(i, d)
+		if err != nil {
+			return err
+		}
+		name := fmt.Sprintf("%s-dev%d", o.Name, i)
+		o.Mounts = append(o.Mounts, fmt.Sprintf("name=%s,kind=host,source=%s,target=%s,readOnly=%t,recursive=false",
+			name, dev.path, d.GetContainerPath(), !strings.Contains(dev.perms, "w")))
+		if o.VolumeOptions == nil {
+			o.VolumeOptions = map[string]cli.VolumeOptions{}
+		}
+		o.VolumeOptions[name] = cli.VolumeOptions{Propagation: "rprivate"}
+	}
+	return nil
 }

@@ -30,8 +30,9 @@ import (
 // kernel's OOM killer killed is told by its memory directory's oom_kill
 // count, which is why the directories stay until the container is removed.
 type containerLimits struct {
-	log         *slog.Logger
-	memory, cpu *v1Hierarchy
+	log *slog.Logger
+	// v1 are the hierarchies found: cgroupMemory, cgroupCPU.
+	v1 map[string]*v1Hierarchy
 	// podLocks serializes the starts in one pod: its systemd can be in one
 	// app's directories at a time.
 	podLocks sync.Map
@@ -46,33 +47,27 @@ const (
 
 func newContainerLimits(log *slog.Logger) *containerLimits {
 	l := &containerLimits{log: log}
-	memory, cpu, err := v1Hierarchies()
+	found, err := v1Hierarchies(cgroupMemory, cgroupCPU)
 	if err != nil {
 		log.Warn("cannot read the cgroup v1 mounts: container limits will not be enforced", "error", err)
 		return l
 	}
-	l.memory, l.cpu = memory, cpu
-	if memory == nil || cpu == nil {
-		log.Warn("no reachable cgroup v1 memory or cpu hierarchy: container memory and CPU limits are recorded, not enforced",
-			"memory", memory != nil, "cpu", cpu != nil)
-	} else {
-		log.Info("container limits in cgroup v1", "memory", memory.mountpoint, "cpu", cpu.mountpoint)
+	l.v1 = found
+	for _, c := range []string{cgroupMemory, cgroupCPU} {
+		if h := found[c]; h != nil {
+			log.Info("container limits in cgroup v1", "controller", c, "mountpoint", h.mountpoint)
+		} else {
+			log.Warn("no reachable cgroup v1 hierarchy: this controller's container limits are recorded, not enforced", "controller", c)
+		}
 	}
 	return l
 }
 
 func (l *containerLimits) hierarchies() map[string]*v1Hierarchy {
-	m := map[string]*v1Hierarchy{}
 	if l == nil {
-		return m
+		return nil
 	}
-	if l.memory != nil {
-		m[cgroupMemory] = l.memory
-	}
-	if l.cpu != nil {
-		m[cgroupCPU] = l.cpu
-	}
-	return m
+	return l.v1
 }
 
 func (l *containerLimits) lockPod(id string) func() {

@@ -131,3 +131,64 @@ func TestMountTreesAndPropagation(t *testing.T) {
 		t.Errorf("the file the container wrote in the host's tmpfs is gone")
 	}
 }
+
+// TestDevices: a CRI device is the host's device node at the container
+// path, usable as its permissions say (the app unit's device policy, which
+// exec'd commands are under too); a device not given cannot be used even
+// when its node is made; bad devices are refused naming the field.
+func TestDevices(t *testing.T) {
+	pod := newGRPCPod(t, env(t, "RKTLET_SOCKET"), "devices")
+	rt, ctx := pod.client, pod.ctx
+	id := pod.run("devices", "echo ready; exec sleep 3600", "ready", func(c *runtimeapi.ContainerConfig) {
+		c.Devices = []*runtimeapi.Device{
+			{HostPath: "/dev/zero", ContainerPath: "/dev/rktlet-zero", Permissions: "rw"},
+			{HostPath: "/dev/cpu_dma_latency", ContainerPath: "/dev/rktlet-latency", Permissions: "r"},
+			{HostPath: "/dev/kmsg", ContainerPath: "/dev/rktlet-kmsg", Permissions: "rw"},
+		}
+	})
+	run := func(script string) (string, int32) {
+		t.Helper()
+		r, err := rt.ExecSync(ctx, &runtimeapi.ExecSyncRequest{ContainerId: id, Cmd: []string{"sh", "-c", script}, Timeout: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(r.GetStdout()) + string(r.GetStderr()), r.GetExitCode()
+	}
+	if out, code := run("head -c 4 /dev/rktlet-zero | od -An -tx1"); code != 0 || strings.TrimSpace(out) != "00 00 00 00" {
+		t.Errorf("reading the zero device: %d %q", code, out)
+	}
+	if out, code := run("echo x > /dev/rktlet-zero"); code != 0 {
+		t.Errorf("writing the rw zero device: %d %q", code, out)
+	}
+	if out, code := run("head -c 4 /dev/rktlet-latency | wc -c"); code != 0 || strings.TrimSpace(out) != "4" {
+		t.Errorf("reading the r-only latency device: %d %q", code, out)
+	}
+	if out, code := run("printf 0 > /dev/rktlet-latency"); code == 0 || !strings.Contains(out, "Operation not permitted") {
+		t.Errorf("writing the r-only latency device: %d %q, want EPERM", code, out)
+	}
+	if out, code := run("echo rktlet e2e: a device given rw > /dev/rktlet-kmsg"); code != 0 {
+		t.Errorf("writing the rw kmsg device: %d %q", code, out)
+	}
+	// A node of a device the policy allows anyway (full) can be made and
+	// used; one of a device not given (mem) cannot be made.
+	if out, code := run("mknod /tmp/full c 1 7 && { echo x > /tmp/full; mknod /tmp/mem c 1 1; }"); code == 0 ||
+		!strings.Contains(out, "No space left") || !strings.Contains(out, "mknod: /tmp/mem: Operation not permitted") {
+		t.Errorf("nodes of full and of a device not given (mem): %d %q, want ENOSPC then EPERM", code, out)
+	}
+
+	for _, c := range []struct {
+		dev   *runtimeapi.Device
+		code  string
+		names string
+	}{
+		{&runtimeapi.Device{HostPath: "/dev/rktlet-no-such", ContainerPath: "/dev/x", Permissions: "r"}, "NotFound", "/dev/rktlet-no-such"},
+		{&runtimeapi.Device{HostPath: "/etc/hostname", ContainerPath: "/dev/x", Permissions: "r"}, "InvalidArgument", "not a device"},
+		{&runtimeapi.Device{HostPath: "/dev/zero", ContainerPath: "/dev/x", Permissions: "rx"}, "InvalidArgument", "permissions"},
+		{&runtimeapi.Device{HostPath: "/dev/zero", ContainerPath: "dev/x", Permissions: "r"}, "InvalidArgument", "container_path"},
+	} {
+		_, err := pod.create("bad-device", "true", func(cfg *runtimeapi.ContainerConfig) { cfg.Devices = []*runtimeapi.Device{c.dev} })
+		if err == nil || !strings.Contains(err.Error(), "code = "+c.code) || !strings.Contains(err.Error(), c.names) {
+			t.Errorf("device %v: %v, want %s naming %q", c.dev, err, c.code, c.names)
+		}
+	}
+}

@@ -118,6 +118,24 @@ func TestContainerLimitsAndOOM(t *testing.T) {
 		}
 	}
 
+	// An exec'd command joins them too, and the app unit's own cgroup.
+	r, err := rt.ExecSync(ctx, &runtimeapi.ExecSyncRequest{ContainerId: limited, Cmd: []string{"cat", "/proc/self/cgroup"}, Timeout: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ctrl := range []string{"memory", "cpu"} {
+		in := false
+		for _, line := range strings.Split(string(r.GetStdout()), "\n") {
+			// hierarchy-id:controllers:path
+			if f := strings.SplitN(line, ":", 3); len(f) == 3 && f[1] == ctrl && filepath.Base(f[2]) == filepath.Base(dirs[ctrl]) {
+				in = true
+			}
+		}
+		if !in {
+			t.Errorf("exec'd command's cgroups %q: not in the container's %s cgroup %s", r.GetStdout(), ctrl, dirs[ctrl])
+		}
+	}
+
 	// Memory figures come from the container's own memory cgroup.
 	stats, err := rt.ContainerStats(ctx, &runtimeapi.ContainerStatsRequest{ContainerId: limited})
 	if err != nil {
