@@ -108,14 +108,19 @@ func procs(dir string) ([]int, error) {
 	return pids, nil
 }
 
+// PIDs lists the app's processes (host PIDs).
+func (a *appCgroups) PIDs(ctx context.Context, unit, app string) ([]int, error) {
+	dir, err := a.path(ctx, unit, app)
+	if err != nil {
+		return nil, err
+	}
+	return procs(dir)
+}
+
 // Signal sends sig to every process of the app, as systemd's stop of a
 // unit with the default KillMode=control-group does.
 func (a *appCgroups) Signal(ctx context.Context, unit, app string, sig syscall.Signal) error {
-	dir, err := a.path(ctx, unit, app)
-	if err != nil {
-		return err
-	}
-	pids, err := procs(dir)
+	pids, err := a.PIDs(ctx, unit, app)
 	if err != nil {
 		return err
 	}
@@ -129,11 +134,7 @@ func (a *appCgroups) Signal(ctx context.Context, unit, app string, sig syscall.S
 
 // FirstPID returns a process of the app (host PID).
 func (a *appCgroups) FirstPID(ctx context.Context, unit, app string) (int, error) {
-	dir, err := a.path(ctx, unit, app)
-	if err != nil {
-		return 0, err
-	}
-	pids, err := procs(dir)
+	pids, err := a.PIDs(ctx, unit, app)
 	if err != nil {
 		return 0, err
 	}

@@ -299,12 +299,8 @@ func (s *Service) startInOwnCgroups(ctx context.Context, c *container, sb *sandb
 	}
 	// Whatever else the pod's systemd forked meanwhile (another unit's
 	// process) goes back to the pod's directories.
-	appDir, err := s.appCgroups.path(ctx, sb.Unit, c.App)
-	if err != nil {
-		return nil
-	}
 	own := map[int]bool{}
-	if pids, err := procs(appDir); err == nil {
+	if pids, err := s.appCgroups.PIDs(ctx, sb.Unit, c.App); err == nil {
 		for _, p := range pids {
 			own[p] = true
 		}

@@ -73,11 +73,7 @@ func (s *Service) UpdateContainerResources(ctx context.Context, req *runtimeapi.
 
 // setOOMScoreAdj gives every process of a running app a new oom_score_adj.
 func (s *Service) setOOMScoreAdj(ctx context.Context, c *container, sb *sandbox, adj int64) error {
-	dir, err := s.appCgroups.path(ctx, sb.Unit, c.App)
-	if err != nil {
-		return err
-	}
-	pids, err := procs(dir)
+	pids, err := s.appCgroups.PIDs(ctx, sb.Unit, c.App)
 	if err != nil {
 		return err
 	}
