@@ -159,6 +159,12 @@ func (a *appCgroups) Kill(ctx context.Context, unit, app string) error {
 			return nil // the app's cgroup is gone: nothing runs
 		}
 	}
+	return killProcs(dir)
+}
+
+// killProcs sends SIGKILL to every process in a cgroup directory, a few
+// times over for processes forked meanwhile.
+func killProcs(dir string) error {
 	for i := 0; i < 10; i++ {
 		pids, err := procs(dir)
 		if errors.Is(err, os.ErrNotExist) {

@@ -55,7 +55,11 @@ func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateCon
 	if len(img.ACIs) == 0 {
 		return nil, fmt.Errorf("image %s has no rkt image: %w", img.ID, ErrFailedPrecondition)
 	}
-	opts, err := appAddOptions(cfg, img.Entrypoint, img.Cmd)
+	id, err := newID()
+	if err != nil {
+		return nil, err
+	}
+	opts, err := appAddOptions(cfg, appName(id), img.Entrypoint, img.Cmd)
 	if err != nil {
 		return nil, err
 	}
@@ -124,10 +128,6 @@ func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateCon
 	opts.Group = strconv.FormatInt(ident.GID, 10)
 	opts.SupplementaryGIDs = ident.Groups[1:]
 
-	id, err := newID()
-	if err != nil {
-		return nil, err
-	}
 	unlockSandbox := s.sandboxes.lock(sb.ID)
 	defer unlockSandbox()
 	raw, err := protojson.Marshal(cfg)
@@ -143,11 +143,6 @@ func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateCon
 		config: cfg,
 	}
 	if err := s.containers.save(c); err != nil {
-		return nil, err
-	}
-	opts.Name = c.App
-	if err := addDevices(&opts, cfg); err != nil {
-		_ = s.containers.delete(id)
 		return nil, err
 	}
 	if lc, ok := s.containerLog(sb, c); ok && s.logs != nil {
@@ -187,11 +182,11 @@ var recursiveReadOnlySupported = sync.OnceValue(func() bool {
 	return !errors.Is(err, unix.ENOSYS)
 })
 
-// appAddOptions turns a container config into rkt app flags. Command
-// replaces the image's entrypoint and args its cmd, as Docker and the
-// kubelet's other runtimes do.
-func appAddOptions(cfg *runtimeapi.ContainerConfig, entrypoint, cmd []string) (cli.AppAddOptions, error) {
-	var o cli.AppAddOptions
+// appAddOptions turns a container config into the flags of `rkt app add` for
+// the app named app. Command replaces the image's entrypoint and args its
+// cmd, as Docker and the kubelet's other runtimes do.
+func appAddOptions(cfg *runtimeapi.ContainerConfig, app string, entrypoint, cmd []string) (cli.AppAddOptions, error) {
+	o := cli.AppAddOptions{Name: app}
 	switch {
 	case len(cfg.GetCommand()) > 0:
 		o.Exec = append(append([]string{}, cfg.GetCommand()...), cfg.GetArgs()...)
@@ -265,20 +260,31 @@ func appAddOptions(cfg *runtimeapi.ContainerConfig, entrypoint, cmd []string) (c
 		}
 		o.VolumeOptions[name] = cli.VolumeOptions{Propagation: propagation, RecursiveReadOnly: m.GetRecursiveReadOnly()}
 	}
+	// Each device is a host volume: stage1 binds the device node and
+	// allows it in the app unit's device policy (DeviceAllow=, "r" for a
+	// read-only volume, else "rw"; mknod is never allowed) through a link
+	// in the pod's /dev/.rkt named after the volume, hence volume names
+	// unique in the pod.
 	for i, d := range cfg.GetDevices() {
-		if _, err := checkDevice(i, d); err != nil {
+		dev, err := checkDevice(i, d)
+		if err != nil {
 			return o, err
 		}
+		name := fmt.Sprintf("%s-dev%d", app, i)
+		o.Mounts = append(o.Mounts, fmt.Sprintf("name=%s,kind=host,source=%s,target=%s,readOnly=%t,recursive=false",
+			name, dev.path, d.GetContainerPath(), !strings.Contains(dev.perms, "w")))
+		if o.VolumeOptions == nil {
+			o.VolumeOptions = map[string]cli.VolumeOptions{}
+		}
+		o.VolumeOptions[name] = cli.VolumeOptions{Propagation: "rprivate"}
 	}
 	return o, nil
 }
 
 // hostDevice is a CRI device checked: the host's node and its permissions.
 type hostDevice struct {
-	path         string // symlinks resolved
-	kind         byte   // 'c' or 'b'
-	major, minor uint32
-	perms        string // of "rwm"
+	path  string // symlinks resolved
+	perms string // of "rwm"
 }
 
 func checkDevice(i int, d *runtimeapi.Device) (hostDevice, error) {
@@ -312,26 +318,4 @@ func checkDevice(i int, d *runtimeapi.Device) (hostDevice, error) {
 		return hostDevice{}, fmt.Errorf("%s.host_path %s is not a device node: %w", field, d.GetHostPath(), ErrInvalidArgument)
 	}
 	return dev, nil
-}
-
-// addDevices adds a container's devices to its app as rkt host volumes:
-// stage1 binds each device node and allows it in the app unit's device
-// policy (DeviceAllow=, "r" for a read-only volume, else "rw"; mknod is
-// never allowed) through a link in the pod's /dev/.rkt named after the
-// volume, hence volume names unique in the pod.
-func addDevices(o *cli.AppAddOptions, cfg *runtimeapi.ContainerConfig) error {
-	for i, d := range cfg.GetDevices() {
-		dev, err := checkDevice(i, d)
-		if err != nil {
-			return err
-		}
-		name := fmt.Sprintf("%s-dev%d", o.Name, i)
-		o.Mounts = append(o.Mounts, fmt.Sprintf("name=%s,kind=host,source=%s,target=%s,readOnly=%t,recursive=false",
-			name, dev.path, d.GetContainerPath(), !strings.Contains(dev.perms, "w")))
-		if o.VolumeOptions == nil {
-			o.VolumeOptions = map[string]cli.VolumeOptions{}
-		}
-		o.VolumeOptions[name] = cli.VolumeOptions{Propagation: "rprivate"}
-	}
-	return nil
 }

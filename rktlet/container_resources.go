@@ -35,7 +35,7 @@ type containerLimits struct {
 	v1 map[string]*v1Hierarchy
 	// podLocks serializes the starts in one pod: its systemd can be in one
 	// app's directories at a time.
-	podLocks sync.Map
+	podLocks keyedLocks
 	// oomKilled caches, per exited container, whether the OOM killer ended it.
 	oomKilled sync.Map
 }
@@ -68,13 +68,6 @@ func (l *containerLimits) hierarchies() map[string]*v1Hierarchy {
 		return nil
 	}
 	return l.v1
-}
-
-func (l *containerLimits) lockPod(id string) func() {
-	m, _ := l.podLocks.LoadOrStore(id, &sync.Mutex{})
-	mu := m.(*sync.Mutex)
-	mu.Lock()
-	return mu.Unlock
 }
 
 // validateResources refuses what no kernel would take, naming the field.
@@ -169,8 +162,8 @@ func limitFiles(r *runtimeapi.LinuxContainerResources, currentMemory int64) []li
 func (l *containerLimits) apply(dirs map[string]string, r *runtimeapi.LinuxContainerResources) error {
 	var current int64
 	if dir := dirs[cgroupMemory]; dir != "" {
-		if b, err := os.ReadFile(filepath.Join(dir, "memory.limit_in_bytes")); err == nil {
-			current, _ = strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+		if v, ok := readUint(filepath.Join(dir, "memory.limit_in_bytes")); ok {
+			current = int64(v)
 		}
 	}
 	for _, f := range limitFiles(r, current) {
@@ -274,7 +267,7 @@ func (s *Service) startInOwnCgroups(ctx context.Context, c *container, sb *sandb
 		return err
 	}
 
-	unlock := l.lockPod(sb.ID)
+	unlock := l.podLocks.lock(sb.ID)
 	defer unlock()
 	moveBack := func() error {
 		var errs []error
@@ -331,17 +324,11 @@ func (l *containerLimits) wasOOMKilled(c *container) bool {
 	if dir == "" {
 		return false
 	}
-	b, err := os.ReadFile(filepath.Join(dir, "memory.oom_control"))
+	st, err := readKeyed(filepath.Join(dir, "memory.oom_control"))
 	if err != nil {
 		return false
 	}
-	killed := false
-	for _, line := range strings.Split(string(b), "\n") {
-		if k, v, ok := strings.Cut(line, " "); ok && k == "oom_kill" {
-			n, _ := strconv.Atoi(strings.TrimSpace(v))
-			killed = n > 0
-		}
-	}
+	killed := st["oom_kill"] > 0
 	l.oomKilled.Store(c.ID, killed)
 	return killed
 }
@@ -360,11 +347,7 @@ func (l *containerLimits) removeDirs(c *container) error {
 			if err = removeCgroupDir(dir); err == nil || !errors.Is(err, syscall.EBUSY) {
 				break
 			}
-			if pids, _ := procs(dir); len(pids) > 0 {
-				for _, p := range pids {
-					_ = syscall.Kill(p, syscall.SIGKILL)
-				}
-			}
+			_ = killProcs(dir)
 			time.Sleep(50 * time.Millisecond)
 		}
 		errs = append(errs, err)

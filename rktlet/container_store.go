@@ -238,7 +238,7 @@ func (s *Service) readAppState(c *container, sb *sandbox) appState {
 	switch {
 	case st.exitCode == 0:
 		st.reason = "Completed"
-	case s.limits != nil && s.limits.wasOOMKilled(c):
+	case s.limits.wasOOMKilled(c):
 		st.reason = "OOMKilled"
 	default:
 		st.reason = "Error"

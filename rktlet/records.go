@@ -31,7 +31,7 @@ type recordStore[T record] struct {
 
 	mu    sync.RWMutex
 	items map[string]T
-	locks sync.Map
+	locks keyedLocks
 }
 
 func newRecordStore[T record](dir, kind string) *recordStore[T] {
@@ -39,8 +39,14 @@ func newRecordStore[T record](dir, kind string) *recordStore[T] {
 }
 
 // lock takes the operation lock of one ID.
-func (s *recordStore[T]) lock(id string) func() {
-	m, _ := s.locks.LoadOrStore(id, &sync.Mutex{})
+func (s *recordStore[T]) lock(id string) func() { return s.locks.lock(id) }
+
+// keyedLocks are mutexes by key, made on first use.
+type keyedLocks struct{ m sync.Map }
+
+// lock takes the key's mutex and returns its unlock.
+func (k *keyedLocks) lock(key string) func() {
+	m, _ := k.m.LoadOrStore(key, &sync.Mutex{})
 	mu := m.(*sync.Mutex)
 	mu.Lock()
 	return mu.Unlock

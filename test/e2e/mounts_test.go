@@ -13,6 +13,17 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
+// sh runs script in the container with ExecSync: its output (stdout then
+// stderr) and exit code.
+func (p *grpcPod) sh(id, script string) (string, int32) {
+	p.t.Helper()
+	r, err := p.client.ExecSync(p.ctx, &runtimeapi.ExecSyncRequest{ContainerId: id, Cmd: []string{"sh", "-c", script}, Timeout: 10})
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return string(r.GetStdout()) + string(r.GetStderr()), r.GetExitCode()
+}
+
 // mountTmpfs mounts a tmpfs at dir on the host until the test ends.
 func mountTmpfs(t *testing.T, dir string) {
 	t.Helper()
@@ -46,14 +57,6 @@ func isMountPoint(t *testing.T, dir string) bool {
 func TestMountTreesAndPropagation(t *testing.T) {
 	pod := newGRPCPod(t, env(t, "RKTLET_SOCKET"), "mount-trees")
 	rt, ctx := pod.client, pod.ctx
-	exec := func(id string, script string) (string, int32) {
-		t.Helper()
-		r, err := rt.ExecSync(ctx, &runtimeapi.ExecSyncRequest{ContainerId: id, Cmd: []string{"sh", "-c", script}, Timeout: 10})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(r.GetStdout()) + string(r.GetStderr()), r.GetExitCode()
-	}
 
 	tree := t.TempDir()
 	mountTmpfs(t, filepath.Join(tree, "sub"))
@@ -67,10 +70,10 @@ func TestMountTreesAndPropagation(t *testing.T) {
 		&runtimeapi.Mount{HostPath: tree, ContainerPath: "/ro", Readonly: true},
 		&runtimeapi.Mount{HostPath: tree, ContainerPath: "/rro", Readonly: true, RecursiveReadOnly: true},
 	))
-	if out, code := exec(ro, "touch /ro/sub/file && ! touch /ro/file"); code != 0 {
+	if out, code := pod.sh(ro, "touch /ro/sub/file && ! touch /ro/file"); code != 0 {
 		t.Errorf("read-only mount: its submount should be writable and its top not: %s", out)
 	}
-	if out, code := exec(ro, "! touch /rro/sub/other && ! touch /rro/file && ls /rro/sub/file"); code != 0 {
+	if out, code := pod.sh(ro, "! touch /rro/sub/other && ! touch /rro/file && ls /rro/sub/file"); code != 0 {
 		t.Errorf("recursively read-only mount: nothing should be writable, the submount shown: %s", out)
 	}
 
@@ -92,10 +95,10 @@ func TestMountTreesAndPropagation(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(shared, "from-host", "flag"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if out, code := exec(both, "ls /both/from-host/flag /in/from-host/flag && ! ls /none/from-host/flag"); code != 0 {
+	if out, code := pod.sh(both, "ls /both/from-host/flag /in/from-host/flag && ! ls /none/from-host/flag"); code != 0 {
 		t.Errorf("a host mount should show in the bidirectional and host-to-container mounts, not the private one: %s", out)
 	}
-	if out, code := exec(both, "mkdir -p /both/from-ctr && mount -t tmpfs tmpfs /both/from-ctr && touch /both/from-ctr/flag"); code != 0 {
+	if out, code := pod.sh(both, "mkdir -p /both/from-ctr && mount -t tmpfs tmpfs /both/from-ctr && touch /both/from-ctr/flag"); code != 0 {
 		t.Fatalf("mount in the container: %s", out)
 	}
 	t.Cleanup(func() { _ = unix.Unmount(filepath.Join(shared, "from-ctr"), unix.MNT_DETACH) })
@@ -106,7 +109,7 @@ func TestMountTreesAndPropagation(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if out, code := exec(both, "mkdir -p /in/from-ctr-in && mount -t tmpfs tmpfs /in/from-ctr-in"); code != 0 {
+	if out, code := pod.sh(both, "mkdir -p /in/from-ctr-in && mount -t tmpfs tmpfs /in/from-ctr-in"); code != 0 {
 		t.Fatalf("mount in the container: %s", out)
 	}
 	if isMountPoint(t, filepath.Join(shared, "from-ctr-in")) {
@@ -138,7 +141,6 @@ func TestMountTreesAndPropagation(t *testing.T) {
 // when its node is made; bad devices are refused naming the field.
 func TestDevices(t *testing.T) {
 	pod := newGRPCPod(t, env(t, "RKTLET_SOCKET"), "devices")
-	rt, ctx := pod.client, pod.ctx
 	id := pod.run("devices", "echo ready; exec sleep 3600", "ready", func(c *runtimeapi.ContainerConfig) {
 		c.Devices = []*runtimeapi.Device{
 			{HostPath: "/dev/zero", ContainerPath: "/dev/rktlet-zero", Permissions: "rw"},
@@ -146,32 +148,24 @@ func TestDevices(t *testing.T) {
 			{HostPath: "/dev/kmsg", ContainerPath: "/dev/rktlet-kmsg", Permissions: "rw"},
 		}
 	})
-	run := func(script string) (string, int32) {
-		t.Helper()
-		r, err := rt.ExecSync(ctx, &runtimeapi.ExecSyncRequest{ContainerId: id, Cmd: []string{"sh", "-c", script}, Timeout: 10})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(r.GetStdout()) + string(r.GetStderr()), r.GetExitCode()
-	}
-	if out, code := run("head -c 4 /dev/rktlet-zero | od -An -tx1"); code != 0 || strings.TrimSpace(out) != "00 00 00 00" {
+	if out, code := pod.sh(id, "head -c 4 /dev/rktlet-zero | od -An -tx1"); code != 0 || strings.TrimSpace(out) != "00 00 00 00" {
 		t.Errorf("reading the zero device: %d %q", code, out)
 	}
-	if out, code := run("echo x > /dev/rktlet-zero"); code != 0 {
+	if out, code := pod.sh(id, "echo x > /dev/rktlet-zero"); code != 0 {
 		t.Errorf("writing the rw zero device: %d %q", code, out)
 	}
-	if out, code := run("head -c 4 /dev/rktlet-latency | wc -c"); code != 0 || strings.TrimSpace(out) != "4" {
+	if out, code := pod.sh(id, "head -c 4 /dev/rktlet-latency | wc -c"); code != 0 || strings.TrimSpace(out) != "4" {
 		t.Errorf("reading the r-only latency device: %d %q", code, out)
 	}
-	if out, code := run("printf 0 > /dev/rktlet-latency"); code == 0 || !strings.Contains(out, "Operation not permitted") {
+	if out, code := pod.sh(id, "printf 0 > /dev/rktlet-latency"); code == 0 || !strings.Contains(out, "Operation not permitted") {
 		t.Errorf("writing the r-only latency device: %d %q, want EPERM", code, out)
 	}
-	if out, code := run("echo rktlet e2e: a device given rw > /dev/rktlet-kmsg"); code != 0 {
+	if out, code := pod.sh(id, "echo rktlet e2e: a device given rw > /dev/rktlet-kmsg"); code != 0 {
 		t.Errorf("writing the rw kmsg device: %d %q", code, out)
 	}
 	// A node of a device the policy allows anyway (full) can be made and
 	// used; one of a device not given (mem) cannot be made.
-	if out, code := run("mknod /tmp/full c 1 7 && { echo x > /tmp/full; mknod /tmp/mem c 1 1; }"); code == 0 ||
+	if out, code := pod.sh(id, "mknod /tmp/full c 1 7 && { echo x > /tmp/full; mknod /tmp/mem c 1 1; }"); code == 0 ||
 		!strings.Contains(out, "No space left") || !strings.Contains(out, "mknod: /tmp/mem: Operation not permitted") {
 		t.Errorf("nodes of full and of a device not given (mem): %d %q, want ENOSPC then EPERM", code, out)
 	}
