@@ -77,7 +77,10 @@ func (a *appCgroups) payload(ctx context.Context, unit string) (string, error) {
 func (a *appCgroups) forget(unit string) { a.payloads.Delete(unit) }
 
 // PodInitPID returns the host PID of the pod's systemd (stage1's PID 1),
-// the process that forks every app.
+// the process that forks every app. It is the process of the pod's
+// init.scope that is PID 1 of the pod's PID namespace: right after a fork
+// the pod's systemd's child sits in init.scope too, until it has moved
+// itself into its unit's cgroup, so back-to-back starts see two.
 func (a *appCgroups) PodInitPID(ctx context.Context, unit string) (int, error) {
 	payload, err := a.payload(ctx, unit)
 	if err != nil {
@@ -87,10 +90,31 @@ func (a *appCgroups) PodInitPID(ctx context.Context, unit string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if len(pids) != 1 {
-		return 0, fmt.Errorf("pod unit %s: %d processes in the pod's init.scope, want its systemd alone", unit, len(pids))
+	for _, pid := range pids {
+		if inner, err := innermostPID(pid); err == nil && inner == 1 {
+			return pid, nil
+		}
 	}
-	return pids[0], nil
+	return 0, fmt.Errorf("pod unit %s: none of the %d processes in the pod's init.scope is its PID 1", unit, len(pids))
+}
+
+// innermostPID is a process's PID in its own (innermost) PID namespace,
+// the last field of NSpid in /proc/PID/status.
+func innermostPID(pid int) (int, error) {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "NSpid:"); ok {
+			f := strings.Fields(rest)
+			if len(f) == 0 {
+				break
+			}
+			return strconv.Atoi(f[len(f)-1])
+		}
+	}
+	return 0, fmt.Errorf("process %d: no NSpid in its status", pid)
 }
 
 // procs lists the processes in an app's cgroup directory.
@@ -132,18 +156,6 @@ func (a *appCgroups) Signal(ctx context.Context, unit, app string, sig syscall.S
 	return nil
 }
 
-// FirstPID returns a process of the app (host PID).
-func (a *appCgroups) FirstPID(ctx context.Context, unit, app string) (int, error) {
-	pids, err := a.PIDs(ctx, unit, app)
-	if err != nil {
-		return 0, err
-	}
-	if len(pids) == 0 {
-		return 0, fmt.Errorf("app %s has no process: %w", app, ErrFailedPrecondition)
-	}
-	return pids[0], nil
-}
-
 // Kill sends SIGKILL to every process of the app.
 func (a *appCgroups) Kill(ctx context.Context, unit, app string) error {
 	dir, err := a.path(ctx, unit, app)
@@ -182,4 +194,42 @@ func killProcs(dir string) error {
 		time.Sleep(20 * time.Millisecond)
 	}
 	return nil
+}
+
+// errAppNotInRoot says that the app's processes are still being set up by
+// the pod's systemd: forked into the app's cgroup, but not yet in the app's
+// mount namespace and root.
+var errAppNotInRoot = errors.New("the app's process is not in its own root yet")
+
+// RunningPID returns a process of the app that runs in the app's own root.
+// The pod's systemd forks the app's process into the app's cgroup, then
+// sets up its mount namespace and root directory, then execs; until then a
+// command entered through that process's mount namespace would run among
+// the pod's files ("Unable to open sh"). podInit is the pod's systemd, whose
+// root is the pod's. It fails with errAppNotInRoot while the app's processes
+// are all still in the pod's root, and ErrFailedPrecondition when it has
+// none.
+func (a *appCgroups) RunningPID(ctx context.Context, unit, app string, podInit int) (int, error) {
+	podRoot, err := rootOf(podInit)
+	if err != nil {
+		return 0, fmt.Errorf("the root of the pod's systemd: %w", err)
+	}
+	pids, err := a.PIDs(ctx, unit, app)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return 0, err
+	}
+	if len(pids) == 0 {
+		return 0, fmt.Errorf("app %s has no process: %w", app, ErrFailedPrecondition)
+	}
+	for _, pid := range pids {
+		if root, err := rootOf(pid); err == nil && !os.SameFile(root, podRoot) {
+			return pid, nil
+		}
+	}
+	return 0, errAppNotInRoot
+}
+
+// rootOf is the root directory of a process, as seen by the process.
+func rootOf(pid int) (os.FileInfo, error) {
+	return os.Stat(filepath.Join("/proc", strconv.Itoa(pid), "root") + "/")
 }

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
@@ -112,6 +113,10 @@ func (c *container) enterUser() cli.EnterUser {
 	return u
 }
 
+// execWaitForApp bounds how long an exec waits for the container's process
+// to be in its own root.
+const execWaitForApp = 5 * time.Second
+
 // execUser is who and how a command entered into the container runs: the
 // container's identity, capabilities, no_new_privs, seccomp filter and
 // mount namespace.
@@ -123,8 +128,10 @@ func (s *Service) execUser(ctx context.Context, c *container, sb *sandbox) (cli.
 	}
 	u.Seccomp = filter
 	// The app unit's mount namespace holds its masked and read-only
-	// paths; a container with no process left has nothing to enter.
-	pid, err := s.appCgroups.FirstPID(ctx, sb.Unit, c.App)
+	// paths. A container whose process is still being set up by the pod's
+	// systemd (StartContainer of another caller in flight) is waited for
+	// briefly; one with no process left has nothing to enter.
+	pid, err := s.runningAppPID(ctx, c, sb, execWaitForApp)
 	if err != nil {
 		return cli.EnterUser{}, fmt.Errorf("finding a process of container %s: %w", c.ID, err)
 	}

@@ -2,12 +2,24 @@ package rktlet
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
-// StartContainer starts a created container's rkt app.
+// appRunningTimeout bounds how long StartContainer waits, after `rkt app
+// start` returned, for the app's process to be in its own root: the pod's
+// systemd sets up the app's namespace in a few milliseconds, far longer
+// only on a machine that is very busy.
+const appRunningTimeout = 30 * time.Second
+
+// StartContainer starts a created container's rkt app and answers once the
+// app's process runs in its own root (or has already exited), so that an
+// exec, a postStart hook or a probe sent the moment it returns finds the
+// container's files. A start that fails leaves the container EXITED with
+// reason StartError, never RUNNING.
 func (s *Service) StartContainer(ctx context.Context, req *runtimeapi.StartContainerRequest) (*runtimeapi.StartContainerResponse, error) {
 	if err := s.requireRecovered(); err != nil {
 		return nil, err
@@ -18,6 +30,9 @@ func (s *Service) StartContainer(ctx context.Context, req *runtimeapi.StartConta
 	}
 	unlock := s.containers.lock(c.ID)
 	defer unlock()
+	if c, err = s.containers.get(c.ID); err != nil {
+		return nil, err // removed while this call waited for the lock
+	}
 	sb, err := s.sandboxes.get(c.SandboxID)
 	if err != nil {
 		return nil, err
@@ -26,8 +41,76 @@ func (s *Service) StartContainer(ctx context.Context, req *runtimeapi.StartConta
 		return nil, fmt.Errorf("container %s is %s, not created: %w", c.ID, st.state, ErrFailedPrecondition)
 	}
 	start := func() error { return s.rktApps.AppStart(ctx, sb.RktUUID, c.App) }
-	if err := s.startInOwnCgroups(ctx, c, sb, start); err != nil {
-		return nil, fmt.Errorf("starting container %s: %w", c.ID, err)
+	err = s.startInOwnCgroups(ctx, c, sb, start)
+	if err == nil {
+		err = s.waitAppRunning(ctx, c, sb, appRunningTimeout)
+	}
+	if err != nil {
+		err = fmt.Errorf("starting container %s: %w", c.ID, err)
+		s.recordStartFailure(ctx, c, sb, err)
+		return nil, err
 	}
 	return &runtimeapi.StartContainerResponse{}, nil
+}
+
+// waitAppRunning waits until the app has a process in its own root, or has
+// exited already. It fails when neither happens within d.
+func (s *Service) waitAppRunning(ctx context.Context, c *container, sb *sandbox, d time.Duration) error {
+	_, err := s.runningAppPID(ctx, c, sb, d)
+	if errors.Is(err, errAppExited) {
+		return nil // it ran: its exit is the container's to report
+	}
+	return err
+}
+
+// errAppExited says that the app has no process left because it exited.
+var errAppExited = errors.New("the container has exited")
+
+// runningAppPID waits up to d for a process of the app that runs in the
+// app's own root (appCgroups.RunningPID) and returns it. It fails with
+// errAppExited (wrapping ErrFailedPrecondition) when stage1 recorded the
+// app's exit, and with ErrFailedPrecondition when d ran out.
+func (s *Service) runningAppPID(ctx context.Context, c *container, sb *sandbox, d time.Duration) (int, error) {
+	deadline := time.Now().Add(d)
+	for {
+		init, err := s.appCgroups.PodInitPID(ctx, sb.Unit)
+		if err == nil {
+			var pid int
+			if pid, err = s.appCgroups.RunningPID(ctx, sb.Unit, c.App, init); err == nil {
+				return pid, nil
+			}
+		}
+		if st := s.readAppState(c, sb); st.state == runtimeapi.ContainerState_CONTAINER_EXITED {
+			return 0, fmt.Errorf("container %s: %w: %w", c.ID, errAppExited, ErrFailedPrecondition)
+		}
+		if time.Now().After(deadline) {
+			return 0, fmt.Errorf("container %s has no process in its own root after %s (%v): %w", c.ID, d, err, ErrFailedPrecondition)
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+// recordStartFailure makes a failed start final: whatever the app got to
+// run is killed, and the record says the start failed, so the container
+// reports EXITED (StartError) and Stop and Remove of it succeed.
+func (s *Service) recordStartFailure(ctx context.Context, c *container, sb *sandbox, cause error) {
+	cleanupCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := s.killApp(cleanupCtx, sb, c); err != nil {
+		s.log.Warn("killing what a failed start left running", "container", c.ID, "error", err)
+	}
+	failed, err := s.containers.get(c.ID)
+	if err != nil {
+		return
+	}
+	next := *failed
+	next.StartError = cause.Error()
+	next.StartFailedAt = time.Now().UnixNano()
+	if err := s.containers.save(&next); err != nil {
+		s.log.Error("recording a failed start", "container", c.ID, "error", err)
+	}
 }

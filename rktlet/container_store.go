@@ -18,10 +18,14 @@ import (
 //
 //	           CreateContainer                      StartContainer
 //	(none) ───────────────────► creating ─ app added ─► CREATED ──────────────► RUNNING
-//	                              │ rkt app add failed:                             │ exits, StopContainer,
-//	                              ▼ record removed                                  │ or its pod stops
-//	                            (none)                                              ▼
-//	                                                    (none) ◄── RemoveContainer ── EXITED
+//	                              │ rkt app add failed:     │ start failed           │ exits, StopContainer,
+//	                              ▼ record removed          │ (StartError set,       │ or its pod stops
+//	                            (none)                      │  app killed)           ▼
+//	                                                        └──────────────────────► EXITED
+//	                                                    (none) ◄── RemoveContainer ───┘
+//
+// StartContainer answers only once the app's process runs in its own root
+// (container_start.go), so RUNNING is never a half-started app.
 //
 // Only the record (what was asked for, the rkt app's name) is rktlet's;
 // CREATED, RUNNING, EXITED, the exit code and the times are read from the
@@ -55,6 +59,10 @@ type containerRecord struct {
 	// Resources are the limits UpdateContainerResources set last
 	// (protojson); empty: the config's.
 	Resources json.RawMessage `json:"resources,omitempty"`
+	// StartError is why StartContainer failed; the container is EXITED
+	// (StartError) from then on, whatever stage1's files say.
+	StartError    string `json:"startError,omitempty"`
+	StartFailedAt int64  `json:"startFailedAt,omitempty"`
 }
 
 type container struct {
@@ -199,6 +207,15 @@ func (s *Service) readAppState(c *container, sb *sandbox) appState {
 	dir, err := s.appStatusDir(sb.RktUUID)
 	if err != nil {
 		st.message = err.Error()
+		return st
+	}
+	if c.StartError != "" {
+		// Exit code 128, as containerd reports a start that failed.
+		st.state, st.exitCode, st.reason, st.message = runtimeapi.ContainerState_CONTAINER_EXITED, 128, "StartError", c.StartError
+		st.finishedAt = c.StartFailedAt
+		if started, ok := s.statusFiles.get(dir, c.App+"-started"); ok {
+			st.startedAt = started.modTime.UnixNano()
+		}
 		return st
 	}
 	if c.Phase == phaseCreated {
