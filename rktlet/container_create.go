@@ -39,6 +39,10 @@ func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateCon
 	if sb.state != runtimeapi.PodSandboxState_SANDBOX_READY {
 		return nil, fmt.Errorf("pod sandbox %s is not ready: %w", sb.ID, ErrFailedPrecondition)
 	}
+	// The name and attempt are reserved in the pod before any work, so
+	// that concurrent identical calls make one container.
+	unlockName := s.containers.lockName(fmt.Sprintf("%s/%s/%d", sb.ID, cfg.GetMetadata().GetName(), cfg.GetMetadata().GetAttempt()))
+	defer unlockName()
 	for _, other := range s.containers.inSandbox(sb.ID) {
 		md := other.config.GetMetadata()
 		if md.GetName() == cfg.GetMetadata().GetName() && md.GetAttempt() == cfg.GetMetadata().GetAttempt() {

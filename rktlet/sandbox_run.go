@@ -35,6 +35,11 @@ func (s *Service) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandb
 	if h := req.GetRuntimeHandler(); h != "" {
 		return nil, fmt.Errorf("runtime handler %q: rktlet has only the default handler: %w", h, ErrInvalidArgument)
 	}
+	// The name is reserved before any work: concurrent identical calls (a
+	// kubelet retrying while the first is still starting the pod) wait
+	// here, then get the pod the first one made.
+	unlockName := s.sandboxes.lockName(sandboxName(cfg.GetMetadata()))
+	defer unlockName()
 	if existing := s.sandboxByName(cfg.GetMetadata()); existing != nil {
 		if existing.state == runtimeapi.PodSandboxState_SANDBOX_READY {
 			// A kubelet retrying after a timeout gets the pod it asked for.
@@ -57,11 +62,11 @@ func (s *Service) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandb
 	if err := s.sandboxes.save(sb); err != nil {
 		return nil, err
 	}
-	if err := s.startSandbox(ctx, sb); err != nil {
+	if latest, err := s.startSandbox(ctx, sb); err != nil {
 		// Undo on a context of its own: the caller's may be what ran out.
 		cleanupCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 		defer cancel()
-		if cerr := s.teardownSandbox(cleanupCtx, sb, teardownUndo); cerr != nil {
+		if cerr := s.teardownSandbox(cleanupCtx, latest, teardownUndo); cerr != nil {
 			s.log.Error("undoing a pod that failed to start", "id", id, "error", cerr)
 			return nil, fmt.Errorf("%w (undoing it also failed: %v)", err, cerr)
 		}
@@ -135,62 +140,75 @@ func (s *Service) uuidFile(id string) string {
 }
 
 // startSandbox does the work of RunPodSandbox after the record is written.
-func (s *Service) startSandbox(ctx context.Context, sb *sandbox) error {
+// Published records are never changed: each step saves a new copy, and the
+// last one is returned, also on failure, for the undo.
+func (s *Service) startSandbox(ctx context.Context, published *sandbox) (*sandbox, error) {
+	sb := published
+	step := func(change func(next *sandbox)) error {
+		next := *sb
+		change(&next)
+		sb = &next
+		return s.sandboxes.save(sb)
+	}
 	cfg := sb.config
 	if !sb.HostNetwork {
-		path, err := network.NewNetNS("rktlet-" + sb.ID)
+		path, err := network.NewNetNS(sb.netnsName())
 		if err != nil {
-			return err
+			return sb, err
 		}
-		sb.NetNS = path
-		if err := s.sandboxes.save(sb); err != nil {
-			return err
+		if err := step(func(next *sandbox) { next.NetNS = path }); err != nil {
+			return sb, err
 		}
 		ips, err := s.network.Setup(ctx, podNetwork(sb))
 		if err != nil {
-			return fmt.Errorf("networking pod %s: %w", sandboxName(cfg.GetMetadata()), err)
+			return sb, fmt.Errorf("networking pod %s: %w", sandboxName(cfg.GetMetadata()), err)
 		}
-		sb.IPs = ips
+		if err := step(func(next *sandbox) { next.IPs = ips }); err != nil {
+			return sb, err
+		}
 	}
 
 	startCtx, cancel := context.WithTimeout(ctx, podStartTimeout)
 	defer cancel()
 	if err := s.systemd.StartTransientUnit(startCtx, sb.Unit, s.unitProperties(sb)); err != nil {
-		return s.unitStartError(ctx, sb, err)
+		return sb, s.unitStartError(ctx, sb, err)
 	}
 	uuid, err := os.ReadFile(s.uuidFile(sb.ID))
 	if err != nil {
-		return fmt.Errorf("pod %s started but rkt wrote no pod UUID: %w", sb.Unit, err)
+		return sb, fmt.Errorf("pod %s started but rkt wrote no pod UUID: %w", sb.Unit, err)
 	}
-	sb.RktUUID = strings.TrimSpace(string(uuid))
+	if err := step(func(next *sandbox) { next.RktUUID = strings.TrimSpace(string(uuid)) }); err != nil {
+		return sb, err
+	}
 	// Ready for the kubelet means ready for containers.
 	for !s.supervisorReady(sb.RktUUID) {
 		select {
 		case <-startCtx.Done():
-			return fmt.Errorf("pod %s started but its stage1 supervisor never became ready: %w", sb.Unit, startCtx.Err())
+			return sb, fmt.Errorf("pod %s started but its stage1 supervisor never became ready: %w", sb.Unit, startCtx.Err())
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
 	if sysctls := cfg.GetLinux().GetSysctls(); len(sysctls) > 0 {
 		st, err := s.systemd.State(ctx, sb.Unit)
 		if err != nil {
-			return err
+			return sb, err
 		}
 		leader, err := podLeader(st.MainPID)
 		if err != nil {
-			return fmt.Errorf("setting the sysctls of pod %s: %w", sb.Unit, err)
+			return sb, fmt.Errorf("setting the sysctls of pod %s: %w", sb.Unit, err)
 		}
 		if err := applySysctls(leader, sysctls); err != nil {
-			return fmt.Errorf("setting the sysctls of pod %s: %w", sb.Unit, err)
+			return sb, fmt.Errorf("setting the sysctls of pod %s: %w", sb.Unit, err)
 		}
 	}
-	sb.Phase = phaseCreated
-	sb.state = runtimeapi.PodSandboxState_SANDBOX_READY
-	if err := s.sandboxes.save(sb); err != nil {
-		return err
+	if err := step(func(next *sandbox) {
+		next.Phase = phaseCreated
+		next.state = runtimeapi.PodSandboxState_SANDBOX_READY
+	}); err != nil {
+		return sb, err
 	}
 	s.followPod(sb)
-	return nil
+	return sb, nil
 }
 
 func podNetwork(sb *sandbox) network.Pod {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/rktlet/rktlet/network"
@@ -62,10 +63,16 @@ func (s *Service) teardownSandbox(ctx context.Context, sb *sandbox, mode teardow
 		errs = append(errs, err)
 	}
 	if !sb.HostNetwork && (sb.NetNS != "" || sb.Phase != phaseStopped) {
-		if err := s.network.Teardown(ctx, podNetwork(sb)); err != nil {
+		pod := podNetwork(sb)
+		if pod.NetNS == "" {
+			// Interrupted between the namespace's creation and the record
+			// naming it.
+			pod.NetNS = filepath.Join(network.NetNSDir, sb.netnsName())
+		}
+		if err := s.network.Teardown(ctx, pod); err != nil {
 			errs = append(errs, fmt.Errorf("taking down the network of pod %s: %w", sb.ID, err))
 		}
-		if err := network.RemoveNetNS(sb.NetNS); err != nil {
+		if err := network.RemoveNetNS(pod.NetNS); err != nil {
 			errs = append(errs, err)
 		}
 	}

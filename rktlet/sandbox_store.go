@@ -55,6 +55,11 @@ type sandbox struct {
 	state  runtimeapi.PodSandboxState
 }
 
+// netnsName is the name of the pod's network namespace (under
+// network.NetNSDir): derived from the ID, so that a creation interrupted
+// before its record named the namespace can still be undone.
+func (sb *sandbox) netnsName() string { return "rktlet-" + sb.ID }
+
 func (sb *sandbox) metadata() *runtimeapi.PodSandboxMetadata { return sb.config.GetMetadata() }
 
 func (sb *sandbox) key() string    { return sb.ID }
