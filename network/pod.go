@@ -111,28 +111,52 @@ func resultIPs(res cnitypes.Result) ([]string, error) {
 // Teardown removes the pod from its networks. It is idempotent: a pod whose
 // namespace is gone is still deleted from the plugins' state (IP
 // allocations, port mappings), as the CNI spec asks of DEL without a netns.
+// Each attachment is deleted with the config it was added with, from
+// libcni's cache: the config directory may have changed, or be empty, by
+// the time the pod goes, and its IP would leak for good.
 func (c *CNI) Teardown(ctx context.Context, pod Pod) error {
-	list, err := c.LoadNetwork()
-	if err != nil {
-		// Nothing to tear down with: the allocation stays until the
-		// config is back, which Status reports meanwhile.
-		if errors.Is(err, ErrNoConfig) {
-			return nil
-		}
-		return err
-	}
 	if !NetNSExists(pod.NetNS) {
 		pod.NetNS = ""
 	}
 	cfg := c.cniConfig()
-	var errs []error
-	if err := cfg.DelNetworkList(ctx, list, runtimeConf(pod, "eth0")); err != nil {
-		errs = append(errs, fmt.Errorf("CNI network %q: %w", list.Name, err))
+	attachments, err := cfg.GetCachedAttachments(pod.ID)
+	if err != nil {
+		return fmt.Errorf("reading libcni's cache of pod %s: %w", pod.ID, err)
 	}
-	if pod.NetNS != "" {
-		lo, _ := libcni.ConfListFromBytes([]byte(loopbackConfig))
-		if err := cfg.DelNetworkList(ctx, lo, runtimeConf(pod, "lo")); err != nil {
-			errs = append(errs, fmt.Errorf("CNI loopback: %w", err))
+	var errs []error
+	deleted := map[string]bool{}
+	for _, a := range attachments {
+		list, err := libcni.ConfListFromBytes(a.Config)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("the cached config of CNI network %q: %w", a.Network, err))
+			continue
+		}
+		err = cfg.DelNetworkList(ctx, list, runtimeConf(pod, a.IfName))
+		if a.IfName == "lo" && pod.NetNS == "" {
+			// Loopback lives and dies with the namespace and holds no
+			// state: its DEL only clears libcni's cache entry.
+			err = nil
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("CNI network %q: %w", a.Network, err))
+			continue
+		}
+		deleted[a.IfName] = true
+	}
+	if !deleted["eth0"] && len(errs) == 0 {
+		// No cache entry (a pod networked by an older rktlet, or an ADD
+		// that failed before caching): DEL with today's config.
+		list, err := c.LoadNetwork()
+		switch {
+		case errors.Is(err, ErrNoConfig):
+			// Nothing to delete with, and nothing cached: the ADD never
+			// completed, so nothing was allocated that DEL could free.
+		case err != nil:
+			errs = append(errs, err)
+		default:
+			if err := cfg.DelNetworkList(ctx, list, runtimeConf(pod, "eth0")); err != nil {
+				errs = append(errs, fmt.Errorf("CNI network %q: %w", list.Name, err))
+			}
 		}
 	}
 	return errors.Join(errs...)
