@@ -342,10 +342,14 @@ start_rktlet() {
 		--registry-mirror="public.ecr.aws=http://$REGISTRY" \
 		--registry-mirrors-only \
 		--log-level=debug "$@"
-	local i
-	for i in $(seq 1 100); do
-		if in_bed test -S "$SOCKET" && in_bed "$ROOT/_output/cri-tools/crictl" --runtime-endpoint "unix://$SOCKET" version >/dev/null 2>&1; then
-			return 0
+	# Up means recovered: until then pod and container calls answer
+	# Unavailable, and Status's RuntimeReady says Recovering.
+	local i ready
+	for i in $(seq 1 600); do
+		if in_bed test -S "$SOCKET"; then
+			ready=$(in_bed "$ROOT/_output/cri-tools/crictl" --runtime-endpoint "unix://$SOCKET" info -o go-template \
+				--template '{{range .status.conditions}}{{if eq .type "RuntimeReady"}}{{.status}}/{{.reason}}{{end}}{{end}}' 2>/dev/null) || ready=
+			case "$ready" in true/* | false/?*) [ "$ready" = false/Recovering ] || return 0 ;; esac
 		fi
 		in_bed systemctl is-active --quiet rktlet || break
 		sleep 0.1

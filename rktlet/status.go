@@ -18,6 +18,7 @@ const (
 	reasonRktUnusable        = "RktUnusable"
 	reasonStage1Unusable     = "Stage1Unusable"
 	reasonNetworkNotReady    = "NetworkPluginNotReady"
+	reasonRecovering         = "Recovering"
 )
 
 // statusCheckTimeout bounds the D-Bus round trip of a Status call: the kubelet
@@ -69,6 +70,10 @@ func (s *Service) runtimeProblem(ctx context.Context) (reason, message string) {
 	}
 	if err := checkStage1(s.config.Stage1Path); err != nil {
 		return reasonStage1Unusable, fmt.Sprintf("%v (set stage1-path to a stage1-host image)", err)
+	}
+	if !s.recovered.Load() {
+		// Pod and container calls answer Unavailable until then.
+		return reasonRecovering, "rktlet is still reading its pods and containers from systemd and its state files"
 	}
 	return "", ""
 }

@@ -100,11 +100,16 @@ func TestStatusReady(t *testing.T) {
 	rkt := &fakeRkt{}
 	s := NewService(cfg, quiet, fakeSystemd{}, rkt, fakeNetwork{}, nil)
 	c := conditions(t, s)
+	if got := c[runtimeapi.RuntimeReady]; got.Status || got.Reason != reasonRecovering {
+		t.Fatalf("RuntimeReady before recovery = %v, want false with reason %s", got, reasonRecovering)
+	}
+	s.recovered.Store(true)
+	c = conditions(t, s)
 	if !c[runtimeapi.RuntimeReady].Status || !c[runtimeapi.NetworkReady].Status {
 		t.Fatalf("not ready: %v", c)
 	}
 	conditions(t, s)
-	if rkt.calls != 1 {
+	if rkt.calls != 1 { // Status ran three times
 		t.Fatalf("rkt version ran %d times for an unchanged binary, want 1", rkt.calls)
 	}
 }
@@ -141,6 +146,7 @@ func TestStatusNotReady(t *testing.T) {
 				tc.mutate(&cfg)
 			}
 			s := NewService(cfg, quiet, fakeSystemd{err: tc.systemd}, &fakeRkt{err: tc.rkt}, fakeNetwork{err: tc.network}, nil)
+			s.recovered.Store(true)
 			c := conditions(t, s)
 			got := c[tc.condition]
 			if got.Status || got.Reason != tc.reason || !strings.Contains(got.Message, tc.messageHas) {

@@ -141,9 +141,12 @@ func startInstanceIn(t *testing.T, dir string, extraArgs ...string) *instance {
 			t.Logf("rktlet log:\n%s", inst.stderr)
 		}
 	})
-	deadline := time.Now().Add(10 * time.Second)
+	// Serving is not enough: until rktlet has recovered its pods, pod and
+	// container calls answer Unavailable, and Status says why. The wait is
+	// for that, whether or not the instance is otherwise ready.
+	deadline := time.Now().Add(60 * time.Second)
 	for {
-		if _, err := crictl(t, inst.socket, "version"); err == nil {
+		if recovered, err := instanceRecovered(t, inst.socket); err == nil && recovered {
 			return inst
 		}
 		select {
@@ -157,6 +160,26 @@ func startInstanceIn(t *testing.T, dir string, extraArgs ...string) *instance {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// instanceRecovered tells whether a serving rktlet has recovered its pods:
+// its RuntimeReady condition no longer has the reason Recovering.
+func instanceRecovered(t *testing.T, socket string) (bool, error) {
+	t.Helper()
+	out, err := crictl(t, socket, "info", "-o", "json")
+	if err != nil {
+		return false, err
+	}
+	var i info
+	if err := json.Unmarshal([]byte(out), &i); err != nil {
+		return false, err
+	}
+	for _, c := range i.Status.Conditions {
+		if c.Type == "RuntimeReady" {
+			return c.Reason != "Recovering", nil
+		}
+	}
+	return false, fmt.Errorf("no RuntimeReady condition in %s", out)
 }
 
 func TestCrictlVersion(t *testing.T) {
