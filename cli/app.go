@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -229,10 +230,15 @@ func (r *Rkt) EnterCommand(ctx context.Context, uuid, app string, user EnterUser
 
 // Enter runs a command in an app's namespaces as user and returns its
 // output and exit code. It ends with ctx; the error is ctx's error then.
-func (r *Rkt) Enter(ctx context.Context, uuid, app string, user EnterUser, command []string) (stdout, stderr []byte, exitCode int, err error) {
+// At most maxOutput bytes of stdout and stderr together are kept, while the
+// command runs: the rest is read and dropped, so that a command that
+// writes without end (an exec probe running `cat /dev/zero`) costs no
+// memory and the answer stays under gRPC's message limit.
+func (r *Rkt) Enter(ctx context.Context, uuid, app string, user EnterUser, command []string, maxOutput int) (stdout, stderr []byte, exitCode int, err error) {
 	cmd := r.EnterCommand(ctx, uuid, app, user, command)
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
+	budget := &outputBudget{left: maxOutput}
+	out, errOut := &cappedBuffer{budget: budget}, &cappedBuffer{budget: budget}
+	cmd.Stdout, cmd.Stderr = out, errOut
 	runErr := cmd.Run()
 	if ctx.Err() != nil {
 		return out.Bytes(), errOut.Bytes(), -1, ctx.Err()
@@ -245,4 +251,31 @@ func (r *Rkt) Enter(ctx context.Context, uuid, app string, user EnterUser, comma
 		return nil, nil, -1, runErr
 	}
 	return out.Bytes(), errOut.Bytes(), 0, nil
+}
+
+// outputBudget is what the streams of one command may still keep.
+type outputBudget struct {
+	mu   sync.Mutex
+	left int
+}
+
+// take grants up to n bytes of the budget.
+func (b *outputBudget) take(n int) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n = min(n, b.left)
+	b.left -= n
+	return n
+}
+
+// cappedBuffer keeps what its budget grants of what is written to it and
+// drops the rest, without failing the writer.
+type cappedBuffer struct {
+	bytes.Buffer
+	budget *outputBudget
+}
+
+func (c *cappedBuffer) Write(p []byte) (int, error) {
+	c.Buffer.Write(p[:c.budget.take(len(p))])
+	return len(p), nil
 }

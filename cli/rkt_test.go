@@ -15,3 +15,21 @@ func TestParseVersion(t *testing.T) {
 		t.Fatal("want an error for output without a version")
 	}
 }
+
+// Two streams share one output budget; what is past it is dropped without
+// failing the writer, so the command runs on.
+func TestCappedBuffersShareBudget(t *testing.T) {
+	budget := &outputBudget{left: 10}
+	out, errOut := &cappedBuffer{budget: budget}, &cappedBuffer{budget: budget}
+	for _, w := range []struct {
+		b *cappedBuffer
+		s string
+	}{{out, "abcdef"}, {errOut, "12345"}, {out, "gh"}} {
+		if n, err := w.b.Write([]byte(w.s)); n != len(w.s) || err != nil {
+			t.Fatalf("Write(%q) = %d, %v", w.s, n, err)
+		}
+	}
+	if out.String() != "abcdef" || errOut.String() != "1234" {
+		t.Fatalf("kept %q and %q", out.String(), errOut.String())
+	}
+}

@@ -4,13 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
-// maxExecOutput is the CRI's cap on ExecSync output per stream.
-const maxExecOutput = 16 << 20
+// maxExecOutput caps ExecSync's stdout and stderr together, as containerd
+// does: the kubelet's gRPC client takes answers of up to 16 MiB, and the
+// rest of the message needs a little room.
+const maxExecOutput = 16<<20 - 64<<10
 
 // ExecSync runs a command in a running container with `rkt enter`, with
 // stdout and stderr apart and the timeout honoured: the command is killed
@@ -33,9 +34,13 @@ func (s *Service) ExecSync(ctx context.Context, req *runtimeapi.ExecSyncRequest)
 	if st := s.readAppState(c, sb); st.state != runtimeapi.ContainerState_CONTAINER_RUNNING {
 		return nil, fmt.Errorf("container %s is %s, not running: %w", c.ID, st.state, ErrFailedPrecondition)
 	}
-	if req.GetTimeout() > 0 {
+	timeout, err := timeoutSeconds("timeout", req.GetTimeout())
+	if err != nil {
+		return nil, err
+	}
+	if timeout > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, time.Duration(req.GetTimeout())*time.Second)
+		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
 	// The command runs as the container's own user, with its capabilities
@@ -44,18 +49,12 @@ func (s *Service) ExecSync(ctx context.Context, req *runtimeapi.ExecSyncRequest)
 	if err != nil {
 		return nil, err
 	}
-	stdout, stderr, code, err := s.rktApps.Enter(ctx, sb.RktUUID, c.App, user, req.GetCmd())
+	stdout, stderr, code, err := s.rktApps.Enter(ctx, sb.RktUUID, c.App, user, req.GetCmd(), maxExecOutput)
 	if errors.Is(err, context.DeadlineExceeded) {
 		return nil, fmt.Errorf("command %q in container %s timed out after %ds: %w", req.GetCmd(), c.ID, req.GetTimeout(), context.DeadlineExceeded)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("exec in container %s: %w", c.ID, err)
-	}
-	if len(stdout) > maxExecOutput {
-		stdout = stdout[:maxExecOutput]
-	}
-	if len(stderr) > maxExecOutput {
-		stderr = stderr[:maxExecOutput]
 	}
 	return &runtimeapi.ExecSyncResponse{Stdout: stdout, Stderr: stderr, ExitCode: int32(code)}, nil
 }

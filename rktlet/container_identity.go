@@ -2,6 +2,7 @@ package rktlet
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -25,6 +26,21 @@ type identity struct {
 func resolveIdentity(sc *runtimeapi.LinuxContainerSecurityContext, imageUser string, accts *imageAccounts) (identity, error) {
 	if sc.GetRunAsGroup() != nil && sc.GetRunAsUser() == nil && sc.GetRunAsUsername() == "" {
 		return identity{}, fmt.Errorf("config.linux.security_context.run_as_group is set without run_as_user or run_as_username: %w", ErrInvalidArgument)
+	}
+	if v := sc.GetRunAsUser(); v != nil {
+		if err := checkID("config.linux.security_context.run_as_user", v.GetValue()); err != nil {
+			return identity{}, err
+		}
+	}
+	if v := sc.GetRunAsGroup(); v != nil {
+		if err := checkID("config.linux.security_context.run_as_group", v.GetValue()); err != nil {
+			return identity{}, err
+		}
+	}
+	for i, g := range sc.GetSupplementalGroups() {
+		if err := checkID(fmt.Sprintf("config.linux.security_context.supplemental_groups[%d]", i), g); err != nil {
+			return identity{}, err
+		}
 	}
 	userPart, groupPart, _ := strings.Cut(imageUser, ":")
 	var id identity
@@ -82,5 +98,29 @@ func resolveIdentity(sc *runtimeapi.LinuxContainerSecurityContext, imageUser str
 			add(g)
 		}
 	}
+	// What came from the image (its USER, its /etc/passwd and /etc/group)
+	// is checked too: stage1 would cut a larger ID to 32 bits, and USER
+	// 4294967296 would run as root.
+	if err := checkID(fmt.Sprintf("the uid of user %q (the image's user or its /etc/passwd)", imageUser), id.UID); err != nil {
+		return identity{}, err
+	}
+	for _, g := range id.Groups {
+		if err := checkID(fmt.Sprintf("a gid of user %q (the image's user or its /etc/group)", imageUser), g); err != nil {
+			return identity{}, err
+		}
+	}
 	return id, nil
+}
+
+// maxID is the largest uid or gid a container may have: Kubernetes's own
+// bound (its API validation), well below (uid_t)-1, which the kernel
+// reserves as "no ID".
+const maxID = math.MaxInt32
+
+// checkID refuses a uid or gid outside 0..maxID, naming where it came from.
+func checkID(what string, v int64) error {
+	if v < 0 || v > maxID {
+		return fmt.Errorf("%s is %d, outside 0..%d: %w", what, v, maxID, ErrInvalidArgument)
+	}
+	return nil
 }

@@ -60,6 +60,13 @@ func TestResolveIdentityRefuses(t *testing.T) {
 		{&runtimeapi.LinuxContainerSecurityContext{RunAsGroup: &runtimeapi.Int64Value{Value: 1}}, "", "run_as_group"},
 		{nil, "nobody-here", "nobody-here"},
 		{nil, "1000:no-such-group", "no-such-group"},
+		// IDs outside 0..2^31-1: stage1 would cut them to 32 bits.
+		{&runtimeapi.LinuxContainerSecurityContext{RunAsUser: &runtimeapi.Int64Value{Value: 4294967295}}, "", "run_as_user is 4294967295"},
+		{&runtimeapi.LinuxContainerSecurityContext{RunAsUser: &runtimeapi.Int64Value{Value: -1}}, "", "run_as_user is -1"},
+		{&runtimeapi.LinuxContainerSecurityContext{RunAsUser: &runtimeapi.Int64Value{Value: 1}, RunAsGroup: &runtimeapi.Int64Value{Value: 1 << 40}}, "", "run_as_group"},
+		{&runtimeapi.LinuxContainerSecurityContext{SupplementalGroups: []int64{5, -3}}, "", "supplemental_groups[1] is -3"},
+		{nil, "4294967296", "4294967296"},
+		{nil, "1000:4294967296", "4294967296"},
 	} {
 		_, err := resolveIdentity(tc.sc, tc.imageUser, testAccounts)
 		if !errors.Is(err, ErrInvalidArgument) || !strings.Contains(err.Error(), tc.mention) {

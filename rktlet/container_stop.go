@@ -27,9 +27,18 @@ func (s *Service) StopContainer(ctx context.Context, req *runtimeapi.StopContain
 	if err != nil {
 		return nil, err
 	}
+	timeout, err := timeoutSeconds("timeout", req.GetTimeout())
+	if err != nil {
+		return nil, err
+	}
 	unlock := s.containers.lock(c.ID)
 	defer unlock()
-	if err := s.stopContainer(ctx, c, time.Duration(req.GetTimeout())*time.Second); err != nil {
+	if c, err = s.containers.get(c.ID); errors.Is(err, ErrNotFound) {
+		return &runtimeapi.StopContainerResponse{}, nil // removed meanwhile
+	} else if err != nil {
+		return nil, err
+	}
+	if err := s.stopContainer(ctx, c, timeout); err != nil {
 		return nil, err
 	}
 	return &runtimeapi.StopContainerResponse{}, nil

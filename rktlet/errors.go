@@ -3,6 +3,9 @@ package rktlet
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math"
+	"time"
 
 	"github.com/rktlet/rktlet/errdefs"
 
@@ -52,4 +55,21 @@ func toGRPC(err error) error {
 		}
 	}
 	return status.Error(codes.Unknown, err.Error())
+}
+
+// maxTimeoutSeconds is the largest timeout in seconds a time.Duration holds.
+const maxTimeoutSeconds = math.MaxInt64 / int64(time.Second)
+
+// timeoutSeconds turns a request's timeout in seconds into a duration:
+// negative is refused, naming the field; one too large for a duration
+// (hundreds of years) is as good as none and is capped, rather than
+// overflowing into a negative duration that would end the call at once.
+func timeoutSeconds(field string, v int64) (time.Duration, error) {
+	if v < 0 {
+		return 0, fmt.Errorf("%s is %d: a timeout cannot be negative: %w", field, v, ErrInvalidArgument)
+	}
+	if v > maxTimeoutSeconds {
+		v = maxTimeoutSeconds
+	}
+	return time.Duration(v) * time.Second, nil
 }

@@ -43,7 +43,7 @@ type rktApps interface {
 	AppStart(ctx context.Context, uuid, app string) error
 	AppStop(ctx context.Context, uuid, app string) error
 	AppRemove(ctx context.Context, uuid, app string) error
-	Enter(ctx context.Context, uuid, app string, user cli.EnterUser, command []string) ([]byte, []byte, int, error)
+	Enter(ctx context.Context, uuid, app string, user cli.EnterUser, command []string, maxOutput int) ([]byte, []byte, int, error)
 }
 
 // imageStore is the image service's backend.

@@ -1,9 +1,11 @@
 package rktlet
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -26,9 +28,27 @@ func sysctlNamespace(key string) (string, bool) {
 	return "", false
 }
 
-// validateSysctls refuses sysctls that cannot be set for one pod.
+// sysctlName is a sysctl's name as Kubernetes validates it: dot- or
+// slash-separated segments of lowercase letters, digits, '-' and '_'.
+var sysctlName = regexp.MustCompile(`^([a-z0-9]([-_a-z0-9]*[a-z0-9])?[./])*[a-z0-9]([-_a-z0-9]*[a-z0-9])?$`)
+
+// maxSysctlValue bounds a sysctl's value; the kernel takes at most a page.
+const maxSysctlValue = 4096
+
+// sysctlPath is the file of a sysctl under /proc/sys.
+func sysctlPath(key string) string {
+	return filepath.Join("/proc/sys", strings.ReplaceAll(key, ".", "/"))
+}
+
+// validateSysctls refuses sysctls that cannot be set for one pod, and
+// names and values the kernel would refuse, before anything is started:
+// the name must be a namespaced sysctl this kernel has, and where the
+// node's own value is a list of integers the value must be one too.
 func validateSysctls(sysctls map[string]string, hostNetwork bool) error {
-	for k := range sysctls {
+	for k, v := range sysctls {
+		if !sysctlName.MatchString(k) {
+			return fmt.Errorf("config.linux.sysctls: %q is not a sysctl name: %w", k, ErrInvalidArgument)
+		}
 		ns, ok := sysctlNamespace(k)
 		if !ok {
 			return fmt.Errorf("config.linux.sysctls: %q is not a namespaced sysctl; setting it would change the node: %w", k, ErrInvalidArgument)
@@ -36,8 +56,32 @@ func validateSysctls(sysctls map[string]string, hostNetwork bool) error {
 		if ns == "net" && hostNetwork {
 			return fmt.Errorf("config.linux.sysctls: %q cannot be set for a pod in the node's network namespace: %w", k, ErrInvalidArgument)
 		}
+		if len(v) == 0 || len(v) > maxSysctlValue || strings.IndexFunc(v, func(r rune) bool { return r < ' ' && r != '\t' || r == 0x7f }) >= 0 {
+			return fmt.Errorf("config.linux.sysctls: the value of %q must be 1 to %d printable characters: %w", k, maxSysctlValue, ErrInvalidArgument)
+		}
+		current, err := os.ReadFile(sysctlPath(k))
+		if err != nil {
+			return fmt.Errorf("config.linux.sysctls: %q is not a sysctl of this kernel: %w", k, ErrInvalidArgument)
+		}
+		if want := len(integerFields(string(current))); want > 0 && len(integerFields(v)) != want {
+			return fmt.Errorf("config.linux.sysctls: %q takes %d integer(s), not %q: %w", k, want, v, ErrInvalidArgument)
+		}
 	}
 	return nil
+}
+
+// integerFields returns the whitespace-separated fields of s when every
+// one is an integer, else nil.
+func integerFields(s string) []int64 {
+	var out []int64
+	for _, f := range strings.Fields(s) {
+		n, err := strconv.ParseInt(f, 10, 64)
+		if err != nil {
+			return nil
+		}
+		out = append(out, n)
+	}
+	return out
 }
 
 // applySysctls writes sysctls inside the namespaces of the pod whose init
@@ -57,8 +101,11 @@ func applySysctls(leader int, sysctls map[string]string) error {
 	for ns, kv := range byNS {
 		if err := inNamespace(leader, ns, func() error {
 			for k, v := range kv {
-				path := filepath.Join("/proc/sys", strings.ReplaceAll(k, ".", "/"))
-				if err := os.WriteFile(path, []byte(v), 0); err != nil {
+				if err := os.WriteFile(sysctlPath(k), []byte(v), 0); err != nil {
+					if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ERANGE) || errors.Is(err, unix.EOVERFLOW) || errors.Is(err, os.ErrNotExist) {
+						// The kernel's own range check.
+						return fmt.Errorf("config.linux.sysctls: the kernel refused %s=%s: %v: %w", k, v, err, ErrInvalidArgument)
+					}
 					return fmt.Errorf("sysctl %s=%s: %w", k, v, err)
 				}
 			}

@@ -17,6 +17,16 @@ func TestValidateSysctls(t *testing.T) {
 		{map[string]string{"kernel.shm_rmid_forced": "1"}, true, true},
 		{map[string]string{"vm.swappiness": "10"}, false, false},
 		{map[string]string{"kernel.pid_max": "4096"}, false, false},
+		// Names and values the kernel would refuse, checked up front.
+		{map[string]string{"net.core.somaxconn": "4096"}, false, true},
+		{map[string]string{"net.core.somaxconn": "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"}, false, false},
+		{map[string]string{"net.ipv4.ip_local_port_range": "1024 65000"}, false, true},
+		{map[string]string{"net.ipv4.ip_local_port_range": "1024"}, false, false},
+		{map[string]string{"net.core.somaxconn": ""}, false, false},
+		{map[string]string{"net.core.somaxconn": "1\n2"}, false, false},
+		{map[string]string{"net.no_such_sysctl_here": "1"}, false, false},
+		{map[string]string{"net.core..somaxconn": "1"}, false, false},
+		{map[string]string{"net.Core.somaxconn": "1"}, false, false},
 	} {
 		err := validateSysctls(tc.sysctls, tc.hostNetwork)
 		if tc.ok != (err == nil) {
