@@ -42,9 +42,9 @@ run: testbed-up
 test:
 	bash hack/test.sh
 
-## test-unit: Go unit tests
+## test-unit: Go unit tests, with the race detector
 test-unit:
-	$(GO) test ./...
+	$(GO) test -race ./...
 
 ## smoke: the stack itself (systemd + rkt + stage1-host), inside the bed
 smoke: testbed-up
