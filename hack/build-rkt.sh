@@ -73,8 +73,13 @@ make -j"$(nproc)" >"$OUT/make.log" 2>&1 || { tail -60 "$OUT/make.log"; exit 1; }
 
 target=$(find "$src" -path '*/target/bin' -type d | head -1)
 cp "$target/rkt" "$target/stage1-host.aci" "$OUT/bin/"
-"$OUT/bin/rkt" version
-"$OUT/bin/rkt" version | grep -q "rkt Version: ${RKT_VERSION#v}" ||
-	{ echo "build-rkt: unexpected rkt version" >&2; exit 1; }
+# Read whole, then matched: `rkt version | grep -q` failed now and then
+# under pipefail, when grep exited before rkt had written everything.
+version=$("$OUT/bin/rkt" version)
+echo "$version"
+case "$version" in
+*"rkt Version: ${RKT_VERSION#v}"*) ;;
+*) echo "build-rkt: unexpected rkt version" >&2; exit 1 ;;
+esac
 echo "$stamp" >"$OUT/stamp"
 echo "build-rkt: $OUT/bin/rkt and $OUT/bin/stage1-host.aci are ready"
