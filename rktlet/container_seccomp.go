@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/rktlet/rktlet/internal/regularfile"
 	"golang.org/x/sys/unix"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -69,6 +70,10 @@ type ociSeccomp struct {
 	} `json:"syscalls"`
 }
 
+// maxSeccompProfile bounds a Localhost profile's size: Docker's default
+// profile, the largest in common use, is about 20 KiB.
+const maxSeccompProfile = 1 << 20
+
 // localhostSeccomp translates a profile file into rkt's seccomp set. rkt
 // (systemd's SystemCallFilter=) filters by syscall name with one action for
 // the listed set, so a profile is accepted when it says either "allow all
@@ -79,11 +84,13 @@ func localhostSeccomp(path string) (string, error) {
 	if !filepath.IsAbs(path) {
 		return "", fmt.Errorf("%s %q is not an absolute path: %w", field, path, ErrInvalidArgument)
 	}
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
+	b, err := regularfile.Read(path, maxSeccompProfile)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
 		return "", fmt.Errorf("%s: seccomp profile %s does not exist: %w", field, path, ErrNotFound)
-	}
-	if err != nil {
+	case errors.Is(err, regularfile.ErrNotRegular), errors.Is(err, regularfile.ErrTooLarge):
+		return "", fmt.Errorf("%s: seccomp profile: %v: %w", field, err, ErrInvalidArgument)
+	case err != nil:
 		return "", fmt.Errorf("%s: %w", field, err)
 	}
 	var p ociSeccomp
