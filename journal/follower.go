@@ -37,6 +37,9 @@ type Container struct {
 	App string
 	// Path is the CRI log file.
 	Path string
+	// Dir is the pod's log directory, which Path must lie in; the file is
+	// opened only beneath it. Empty: Path is opened as it is.
+	Dir string
 	// Streams are the streams the app writes (stdout and stderr, or only
 	// stdout for a terminal).
 	Streams []string

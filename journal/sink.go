@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // flushSize is how much a sink buffers before it writes to its file.
@@ -40,12 +43,21 @@ func newSink(c Container) *sink {
 }
 
 // openFile opens the log file for appending, creating it and its directory
-// (the kubelet may have removed it) as needed.
+// (the kubelet may have removed it) as needed. With Dir set the file and
+// its directories are reached only beneath Dir, following no symlink, and a
+// FIFO or device there is refused rather than waited on: rktlet runs as
+// root and log paths come from requests.
 func (s *sink) openFile() error {
-	if err := os.MkdirAll(filepath.Dir(s.Path), 0o755); err != nil {
-		return err
+	var f *os.File
+	var err error
+	if s.Dir != "" {
+		f, err = openBeneath(s.Dir, s.Path)
+	} else {
+		if err := os.MkdirAll(filepath.Dir(s.Path), 0o755); err != nil {
+			return err
+		}
+		f, err = os.OpenFile(s.Path, os.O_WRONLY|os.O_CREATE|os.O_APPEND|syscall.O_NONBLOCK, 0o640)
 	}
-	f, err := os.OpenFile(s.Path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
 	if err != nil {
 		return err
 	}
@@ -54,9 +66,58 @@ func (s *sink) openFile() error {
 		f.Close()
 		return err
 	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return fmt.Errorf("log file %s is not a regular file (%s)", s.Path, fi.Mode().Type())
+	}
 	st := fi.Sys().(*syscall.Stat_t)
 	s.file, s.dev, s.ino, s.size = f, uint64(st.Dev), st.Ino, fi.Size()
 	return nil
+}
+
+// beneath resolves a path component by component inside a directory fd:
+// no symlink, no "..", no magic link, no mount point crossing upward.
+const beneath = unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS
+
+// openBeneath opens path, which must lie inside dir, for appending: its
+// missing directories are made one at a time, each opened beneath the one
+// before, and the file itself is opened without following a symlink and
+// without blocking (O_NONBLOCK: a FIFO with no reader fails at once).
+func openBeneath(dir, path string) (*os.File, error) {
+	rel, err := filepath.Rel(dir, path)
+	if err != nil || !filepath.IsLocal(rel) {
+		return nil, fmt.Errorf("log file %s is not inside the log directory %s", path, dir)
+	}
+	fd, err := unix.Open(dir, unix.O_DIRECTORY|unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: dir, Err: err}
+	}
+	defer func() { unix.Close(fd) }()
+	parts := strings.Split(rel, string(filepath.Separator))
+	for _, name := range parts[:len(parts)-1] {
+		next, err := unix.Openat2(fd, name, &unix.OpenHow{Flags: unix.O_DIRECTORY | unix.O_PATH | unix.O_CLOEXEC, Resolve: beneath})
+		if errors.Is(err, unix.ENOENT) {
+			if err := unix.Mkdirat(fd, name, 0o755); err != nil && !errors.Is(err, unix.EEXIST) {
+				return nil, &os.PathError{Op: "mkdir", Path: filepath.Join(dir, name), Err: err}
+			}
+			next, err = unix.Openat2(fd, name, &unix.OpenHow{Flags: unix.O_DIRECTORY | unix.O_PATH | unix.O_CLOEXEC, Resolve: beneath})
+		}
+		if err != nil {
+			return nil, &os.PathError{Op: "open", Path: path, Err: err}
+		}
+		unix.Close(fd)
+		fd = next
+	}
+	how := &unix.OpenHow{
+		Flags:   unix.O_WRONLY | unix.O_CREAT | unix.O_APPEND | unix.O_NONBLOCK | unix.O_NOFOLLOW | unix.O_NOCTTY | unix.O_CLOEXEC,
+		Mode:    0o640,
+		Resolve: beneath,
+	}
+	file, err := unix.Openat2(fd, parts[len(parts)-1], how)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	return os.NewFile(uintptr(file), path), nil
 }
 
 // resume opens the file after a restart and cuts what was written after

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -107,4 +108,45 @@ func TestSinkDrainsWhenEveryStreamEnded(t *testing.T) {
 	}
 	s.streamEnded(Stderr)
 	<-s.drained
+}
+
+// A log file is opened only beneath the pod's log directory, following no
+// symlink, and a FIFO there is refused at once instead of blocking.
+func TestSinkOpensOnlyBeneathItsDirectory(t *testing.T) {
+	dir := t.TempDir()
+	outside := t.TempDir()
+	if err := os.Symlink(outside, filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(outside, "victim"), filepath.Join(dir, "file-link.log")); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(filepath.Join(dir, "fifo.log"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{
+		filepath.Join(dir, "link", "escaped.log"),
+		filepath.Join(dir, "file-link.log"),
+		filepath.Join(dir, "..", filepath.Base(outside), "up.log"),
+		filepath.Join(dir, "fifo.log"),
+	} {
+		done := make(chan error, 1)
+		go func() { done <- newSink(Container{ID: "c", Path: path, Dir: dir}).openFile() }()
+		select {
+		case err := <-done:
+			if err == nil {
+				t.Errorf("%s was opened", path)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("opening %s blocked", path)
+		}
+	}
+	if entries, _ := os.ReadDir(outside); len(entries) != 0 {
+		t.Fatalf("files made outside the log directory: %v", entries)
+	}
+	s := newSink(Container{ID: "c", Path: filepath.Join(dir, "ctr", "0.log"), Dir: dir})
+	if err := s.openFile(); err != nil {
+		t.Fatalf("a new file in a new subdirectory: %v", err)
+	}
+	s.file.Close()
 }

@@ -36,6 +36,9 @@ func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateCon
 	if err != nil {
 		return nil, err
 	}
+	if err := validateLogPath(sb.config, cfg); err != nil {
+		return nil, err
+	}
 	if sb.state != runtimeapi.PodSandboxState_SANDBOX_READY {
 		return nil, fmt.Errorf("pod sandbox %s is not ready: %w", sb.ID, ErrFailedPrecondition)
 	}

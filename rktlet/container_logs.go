@@ -48,9 +48,29 @@ func logStreams(cfg *runtimeapi.ContainerConfig) []string {
 	return []string{journal.Stdout, journal.Stderr}
 }
 
+// validateLogPath refuses a log path that would leave the pod's log
+// directory: rktlet writes it as root.
+func validateLogPath(sbCfg *runtimeapi.PodSandboxConfig, cfg *runtimeapi.ContainerConfig) error {
+	p := cfg.GetLogPath()
+	if p == "" {
+		return nil
+	}
+	dir := sbCfg.GetLogDirectory()
+	if dir == "" {
+		return nil // no log is written
+	}
+	if !filepath.IsAbs(dir) {
+		return fmt.Errorf("the pod's log_directory %q is not an absolute path: %w", dir, ErrInvalidArgument)
+	}
+	if !filepath.IsLocal(p) {
+		return fmt.Errorf("config.log_path %q must be a relative path inside the pod's log_directory: %w", p, ErrInvalidArgument)
+	}
+	return nil
+}
+
 func (s *Service) containerLog(sb *sandbox, c *container) (journal.Container, bool) {
 	path := logPath(sb, c.config)
-	return journal.Container{ID: c.ID, App: c.App, Path: path, Streams: logStreams(c.config)}, path != ""
+	return journal.Container{ID: c.ID, App: c.App, Path: path, Dir: sb.config.GetLogDirectory(), Streams: logStreams(c.config)}, path != ""
 }
 
 // followPod starts shipping the logs of a pod's containers.

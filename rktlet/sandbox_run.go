@@ -90,6 +90,9 @@ func validateSandboxConfig(cfg *runtimeapi.PodSandboxConfig) error {
 	case md.GetUid() == "":
 		return fmt.Errorf("config.metadata.uid is empty: %w", ErrInvalidArgument)
 	}
+	if d := cfg.GetLogDirectory(); d != "" && !filepath.IsAbs(d) {
+		return fmt.Errorf("config.log_directory %q is not an absolute path: %w", d, ErrInvalidArgument)
+	}
 	for _, pm := range cfg.GetPortMappings() {
 		if pm.GetContainerPort() <= 0 || pm.GetContainerPort() > 65535 || pm.GetHostPort() < 0 || pm.GetHostPort() > 65535 {
 			return fmt.Errorf("config.port_mappings: %d→%d is not a valid port pair: %w", pm.GetHostPort(), pm.GetContainerPort(), ErrInvalidArgument)
