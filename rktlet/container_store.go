@@ -104,7 +104,7 @@ func (s *containerStore) inSandbox(sandboxID string) []*container {
 }
 
 // load reads every record on disk.
-func (s *containerStore) load() ([]*container, error) {
+func (s *containerStore) load() (items []*container, corrupt []error, err error) {
 	return s.readAll(func(_ string, b []byte) (*container, error) {
 		c := &container{}
 		if err := json.Unmarshal(b, &c.containerRecord); err != nil {

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/rktlet/rktlet/internal/atomicfile"
 )
@@ -173,28 +174,50 @@ func (s *recordStore[T]) list() []T {
 }
 
 // readAll decodes every record file in the store's directory with decode.
-func (s *recordStore[T]) readAll(decode func(name string, data []byte) (T, error)) ([]T, error) {
+// A file that does not decode, or names another item than its file name
+// says, is moved aside to the quarantine directory (state-dir/quarantine)
+// and reported in corrupt: one bad file must not keep everything else from
+// being recovered, and it stays there for an operator to look at.
+func (s *recordStore[T]) readAll(decode func(name string, data []byte) (T, error)) (items []T, corrupt []error, err error) {
 	entries, err := os.ReadDir(s.dir)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
+		return nil, nil, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var out []T
 	for _, e := range entries {
 		if !strings.HasSuffix(e.Name(), ".json") || strings.HasPrefix(e.Name(), ".") {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join(s.dir, e.Name()))
+		path := filepath.Join(s.dir, e.Name())
+		b, err := os.ReadFile(path)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		item, err := decode(e.Name(), b)
-		if err != nil {
-			return nil, fmt.Errorf("%s state %s: %w", s.kind, e.Name(), err)
+		if err == nil && item.key() != strings.TrimSuffix(e.Name(), ".json") {
+			err = fmt.Errorf("it holds the record of %q", item.key())
 		}
-		out = append(out, item)
+		if err != nil {
+			moved, qerr := s.quarantine(path)
+			if qerr != nil {
+				return nil, nil, fmt.Errorf("%s state %s is corrupt (%v) and could not be moved aside: %w", s.kind, e.Name(), err, qerr)
+			}
+			corrupt = append(corrupt, fmt.Errorf("%s state %s is corrupt, moved to %s: %w", s.kind, e.Name(), moved, err))
+			continue
+		}
+		items = append(items, item)
 	}
-	return out, nil
+	return items, corrupt, nil
+}
+
+// quarantine moves a record file to the state dir's quarantine folder.
+func (s *recordStore[T]) quarantine(path string) (string, error) {
+	dir := filepath.Join(filepath.Dir(s.dir), "quarantine")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	dest := filepath.Join(dir, fmt.Sprintf("%s-%d-%s", filepath.Base(s.dir), time.Now().UnixNano(), filepath.Base(path)))
+	return dest, os.Rename(path, dest)
 }

@@ -1,9 +1,14 @@
 package rktlet
 
 import (
+	"errors"
+	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
 // Keyed locks serialize callers of one key and are forgotten once nobody
@@ -33,5 +38,43 @@ func TestKeyedLocksSerializeAndForget(t *testing.T) {
 	}
 	if n := k.len(); n != 0 {
 		t.Fatalf("%d keys left after every unlock", n)
+	}
+}
+
+// A record that does not decode is moved aside and reported; the others
+// load.
+func TestCorruptRecordQuarantined(t *testing.T) {
+	stateDir := t.TempDir()
+	store := newSandboxStore(stateDir)
+	good, err := newSandbox("good", &runtimeapi.PodSandboxConfig{Metadata: &runtimeapi.PodSandboxMetadata{Name: "p", Namespace: "n", Uid: "u"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(store.dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.save(good); err != nil {
+		t.Fatal(err)
+	}
+	bad := filepath.Join(store.dir, "bad.json")
+	if err := os.WriteFile(bad, []byte(`{"id": "bad", "config": `), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(store.dir, "renamed.json"), []byte(`{"id": "good", "config": {}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	items, corrupt, err := newSandboxStore(stateDir).load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(items) != 1 || items[0].ID != "good" || len(corrupt) != 2 {
+		t.Fatalf("loaded %d items, %d corrupt: %v", len(items), len(corrupt), corrupt)
+	}
+	if _, err := os.Stat(bad); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the corrupt file is still in place: %v", err)
+	}
+	moved, _ := os.ReadDir(filepath.Join(stateDir, "quarantine"))
+	if len(moved) != 2 {
+		t.Fatalf("quarantine holds %d files", len(moved))
 	}
 }

@@ -15,9 +15,12 @@ import (
 // killed rktlet left halfway is undone (the kubelet creates it again); a
 // pod unit with no state file is stopped.
 func (s *Service) Recover(ctx context.Context) error {
-	sandboxes, err := s.sandboxes.load()
+	sandboxes, corrupt, err := s.sandboxes.load()
 	if err != nil {
 		return err
+	}
+	for _, err := range corrupt {
+		s.log.Error("skipping a pod sandbox record that does not decode", "error", err)
 	}
 	known := map[string]bool{}
 	for _, sb := range sandboxes {
@@ -57,9 +60,12 @@ func (s *Service) Recover(ctx context.Context) error {
 			_ = s.systemd.ResetFailed(ctx, u)
 		}
 	}
-	containers, err := s.containers.load()
+	containers, corrupt, err := s.containers.load()
 	if err != nil {
 		return err
+	}
+	for _, err := range corrupt {
+		s.log.Error("skipping a container record that does not decode", "error", err)
 	}
 	for _, c := range containers {
 		if _, err := s.sandboxes.get(c.SandboxID); err != nil || c.Phase == phaseCreating {

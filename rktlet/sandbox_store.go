@@ -87,7 +87,7 @@ func (s *sandboxStore) byUnit(unit string) (*sandbox, bool) {
 
 // load reads every record on disk; states start NOTREADY until systemd is
 // asked.
-func (s *sandboxStore) load() ([]*sandbox, error) {
+func (s *sandboxStore) load() (items []*sandbox, corrupt []error, err error) {
 	return s.readAll(func(_ string, b []byte) (*sandbox, error) {
 		sb := &sandbox{}
 		if err := json.Unmarshal(b, &sb.sandboxRecord); err != nil {
