@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/rktlet/rktlet/internal/panics"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -97,6 +98,7 @@ func (s *Store) pull(ctx context.Context, ref Reference, auth *Auth) (Image, err
 	repoDigest := ref.DigestRef(r.repoDigest)
 	configCh := make(chan configResult, 1)
 	go func() {
+		defer panics.Recover("reading an image config", func(err error) { configCh <- configResult{err: err} })
 		cfg, err := r.readConfig()
 		configCh <- configResult{cfg, err}
 	}()
@@ -116,6 +118,7 @@ func (s *Store) pull(ctx context.Context, ref Reference, auth *Auth) (Image, err
 	startCh := make(chan error, 1)
 	started := sync.OnceValue(func() error { return <-startCh })
 	go func() {
+		defer panics.Recover("recording a pending pull", func(err error) { startCh <- err })
 		startCh <- s.index.StartPull(pendingKey, PendingPull{
 			Ref: ref.String(), ID: id, ManifestDigest: r.manifest.String(), RepoDigest: repoDigest,
 		})
@@ -192,6 +195,7 @@ func (s *Store) startFetch(ctx context.Context, ref Reference, ep endpoint, url 
 	go func() {
 		defer close(job.done)
 		defer cancel()
+		defer panics.Recover("fetching "+url, func(err error) { job.err = err })
 		opts := cli.FetchOptions{InsecureHTTP: ep.insecure}
 		if !auth.empty() {
 			dir, err := writeAuthDir(filepath.Join(s.stateDir, "tmp"), ep.host, auth)

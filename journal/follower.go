@@ -3,6 +3,7 @@ package journal
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/rktlet/rktlet/internal/panics"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -231,6 +232,9 @@ func (f *podFollower) stopped() bool {
 // the journal has no more entries to read (or every checkpointEvery while
 // it has), and the checkpoint follows at most checkpointEvery later.
 func (f *podFollower) run() {
+	// A panic here may leave f.mu held, which RPCs take too; rktlet's
+	// restart resumes every pod from its checkpoint, each line once.
+	defer panics.Exit("the journal follower of pod " + f.podID)
 	defer close(f.done)
 	j := f.open()
 	if j == nil {

@@ -1,6 +1,7 @@
 package rktlet
 
 import (
+	"github.com/rktlet/rktlet/internal/panics"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -170,6 +171,9 @@ func (f *appStatusFiles) forget(uuid string) {
 }
 
 func (f *appStatusFiles) follow() {
+	// A panic here may leave the index's lock held or a directory's files
+	// half read; a restarted rktlet reads every status directory anew.
+	defer panics.Exit("the inotify loop of container states")
 	for {
 		select {
 		case ev, ok := <-f.watcher.Events:

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/rktlet/rktlet/internal/panics"
 	"io"
 	"net"
 	"os"
@@ -295,6 +296,9 @@ func dialInNetNS(ctx context.Context, path string, port int32) (net.Conn, error)
 	}
 	res := make(chan result, 1)
 	go func() {
+		// A panic ends this port-forward only; the thread, still locked,
+		// ends with the goroutine.
+		defer panics.Recover("dialing into a pod's network namespace", func(err error) { res <- result{nil, err} })
 		// This goroutine's thread alone changes namespace; a thread that
 		// cannot be put back is not unlocked, so the runtime ends it.
 		runtime.LockOSThread()

@@ -5,6 +5,7 @@ package systemd
 import (
 	"context"
 	"fmt"
+	"github.com/rktlet/rktlet/internal/panics"
 	"sync"
 
 	sddbus "github.com/coreos/go-systemd/v22/dbus"
@@ -58,6 +59,7 @@ func (c *Conn) get(ctx context.Context) (*sddbus.Conn, error) {
 	}
 	ch := make(chan dialed, 1)
 	go func() {
+		defer panics.Recover("dialing systemd", func(err error) { ch <- dialed{err: err} })
 		conn, err := c.dial(context.Background())
 		ch <- dialed{conn, err}
 	}()
@@ -92,6 +94,7 @@ func (c *Conn) Version(ctx context.Context) (string, error) {
 	}
 	ch := make(chan answer, 1)
 	go func() {
+		defer panics.Recover("reading systemd's version", func(err error) { ch <- answer{err: err} })
 		v, err := conn.GetManagerProperty("Version")
 		ch <- answer{v, err}
 	}()

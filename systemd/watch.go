@@ -2,6 +2,7 @@ package systemd
 
 import (
 	"context"
+	"github.com/rktlet/rktlet/internal/panics"
 	"strings"
 	"time"
 
@@ -30,7 +31,12 @@ func Watch(ctx context.Context, prefix string, events chan<- UnitEvent, resync f
 			sleep(ctx, time.Second)
 			continue
 		}
-		watchOn(ctx, conn, prefix, events, resync)
+		// A panic ends this connection's watch only: the next one
+		// resyncs every unit, so nothing it missed stays stale.
+		func() {
+			defer panics.Recover("the D-Bus unit watcher", nil)
+			watchOn(ctx, conn, prefix, events, resync)
+		}()
 		conn.Close()
 		sleep(ctx, time.Second)
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/rktlet/rktlet/internal/panics"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -108,6 +109,9 @@ func run(args []string) error {
 	// any sandbox RPC is answered (they say Unavailable until then); a
 	// systemd that does not answer yet is retried.
 	go func() {
+		// Recovery and the watcher build the index every RPC reads: a
+		// panic there leaves it wrong, so rktlet exits and starts over.
+		defer panics.Exit("recovery and the unit watcher")
 		for ctx.Err() == nil {
 			recoverCtx, cancel := context.WithTimeout(ctx, time.Minute)
 			err := svc.Recover(recoverCtx)
