@@ -2,7 +2,9 @@ package image
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -38,6 +40,19 @@ type Auth struct {
 
 func (a *Auth) empty() bool {
 	return a == nil || *a == Auth{}
+}
+
+// fingerprint tells credentials apart without holding them: a SHA-256 of
+// every field, "" for none.
+func (a *Auth) fingerprint() string {
+	if a.empty() {
+		return ""
+	}
+	h := sha256.New()
+	for _, f := range []string{a.Username, a.Password, a.Auth, a.IdentityToken, a.RegistryToken} {
+		fmt.Fprintf(h, "%d:%s", len(f), f)
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // basic returns the username and password, decoding Auth if needed.

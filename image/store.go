@@ -43,7 +43,14 @@ type Store struct {
 
 // NewStore opens the index under stateDir. Pulls try a host's mirrors first,
 // and only them when mirrorsOnly.
+// The registry credentials a killed rktlet left in stateDir/tmp (rkt's
+// auth configs for pulls in flight) are removed. rktlet opens the store
+// after it took its socket's lock, when no other rktlet of this state dir
+// runs.
 func NewStore(rkt rktImages, stateDir string, mirrors map[string][]string, mirrorsOnly bool, log *slog.Logger) (*Store, error) {
+	if err := os.RemoveAll(filepath.Join(stateDir, "tmp")); err != nil {
+		return nil, fmt.Errorf("removing the credentials of interrupted pulls: %w", err)
+	}
 	idx, err := OpenIndex(filepath.Join(stateDir, "images.json"))
 	if err != nil {
 		return nil, err
@@ -52,14 +59,15 @@ func NewStore(rkt rktImages, stateDir string, mirrors map[string][]string, mirro
 }
 
 // Pull pulls ref and returns the image. Concurrent pulls of one reference
-// share one fetch. An image already stored under its config digest is only
-// tagged, not fetched again.
+// with the same credentials share one fetch: a pull without them, or with
+// others, must not get an image it may not be allowed to read. An image
+// already stored under its config digest is only tagged, not fetched again.
 func (s *Store) Pull(ctx context.Context, refStr string, auth *Auth) (Image, error) {
 	ref, err := ParseReference(refStr)
 	if err != nil {
 		return Image{}, err
 	}
-	ch := s.pulls.DoChan(ref.String(), func() (any, error) {
+	ch := s.pulls.DoChan(ref.String()+"\x00"+auth.fingerprint(), func() (any, error) {
 		// The shared fetch must not die with the first caller's context; it
 		// has its own deadline, and each caller stops waiting on its own.
 		fetchCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), PullTimeout)

@@ -2,9 +2,11 @@ package image
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -172,5 +174,31 @@ func TestWriteAuthDir(t *testing.T) {
 	}
 	if dir == "" {
 		t.Fatal("no dir")
+	}
+}
+
+// Credentials a killed rktlet left behind are gone once the store opens.
+func TestNewStoreSweepsLeftoverCredentials(t *testing.T) {
+	stateDir := t.TempDir()
+	dir, err := writeAuthDir(filepath.Join(stateDir, "tmp"), "r:5001", &Auth{Username: "u", Password: "secret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewStore(nil, stateDir, nil, false, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("%s still there: %v", dir, err)
+	}
+}
+
+// Pulls share a fetch only with the same credentials.
+func TestAuthFingerprint(t *testing.T) {
+	a, b := &Auth{Username: "u", Password: "p"}, &Auth{Username: "u", Password: "q"}
+	if a.fingerprint() == b.fingerprint() || a.fingerprint() == (*Auth)(nil).fingerprint() || (&Auth{}).fingerprint() != "" {
+		t.Fatal("credentials not told apart")
+	}
+	if a.fingerprint() != (&Auth{Username: "u", Password: "p"}).fingerprint() {
+		t.Fatal("equal credentials told apart")
 	}
 }

@@ -46,6 +46,7 @@ func run(args []string) error {
 	}
 	level, _ := cfg.SlogLevel() // validated by Load
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	slog.SetDefault(log) // for packages with no logger of their own (internal/panics)
 
 	for _, dir := range []string{cfg.StateDir, cfg.RktDataDir} {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
