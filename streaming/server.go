@@ -2,6 +2,7 @@ package streaming
 
 import (
 	"context"
+	"google.golang.org/protobuf/proto"
 	"io"
 	"log/slog"
 	"net/http"
@@ -45,7 +46,7 @@ func (s *Server) url(kind, token string) string {
 
 // GetExec returns the URL of an exec the CRI service checked.
 func (s *Server) GetExec(req *runtimeapi.ExecRequest) (*runtimeapi.ExecResponse, error) {
-	token, err := s.tokens.insert(req)
+	token, err := s.tokens.insert(req, proto.Size(req))
 	if err != nil {
 		return nil, err
 	}
@@ -54,7 +55,7 @@ func (s *Server) GetExec(req *runtimeapi.ExecRequest) (*runtimeapi.ExecResponse,
 
 // GetAttach returns the URL of an attach the CRI service checked.
 func (s *Server) GetAttach(req *runtimeapi.AttachRequest) (*runtimeapi.AttachResponse, error) {
-	token, err := s.tokens.insert(req)
+	token, err := s.tokens.insert(req, proto.Size(req))
 	if err != nil {
 		return nil, err
 	}
@@ -63,7 +64,7 @@ func (s *Server) GetAttach(req *runtimeapi.AttachRequest) (*runtimeapi.AttachRes
 
 // GetPortForward returns the URL of a port-forward the CRI service checked.
 func (s *Server) GetPortForward(req *runtimeapi.PortForwardRequest) (*runtimeapi.PortForwardResponse, error) {
-	token, err := s.tokens.insert(req)
+	token, err := s.tokens.insert(req, proto.Size(req))
 	if err != nil {
 		return nil, err
 	}

@@ -14,8 +14,11 @@ const (
 	// tokenTTL is how long a streaming URL stays valid: the kubelet or
 	// client connects right after the RPC that returned it.
 	tokenTTL = time.Minute
-	// maxPendingTokens bounds the requests waiting for their connection.
+	// maxPendingTokens bounds the requests waiting for their connection,
+	// and maxPendingBytes what they hold: one exec request may carry a
+	// command of several MiB.
 	maxPendingTokens = 1000
+	maxPendingBytes  = 16 << 20
 	// tokenBytes of randomness make a URL unguessable (256 bits; the
 	// kubelet's streaming library uses 48).
 	tokenBytes = 32
@@ -27,11 +30,13 @@ const (
 type tokenCache struct {
 	mu      sync.Mutex
 	pending map[string]pendingRequest
+	bytes   int // the sizes of the pending requests
 	now     func() time.Time
 }
 
 type pendingRequest struct {
 	request any // *runtimeapi.ExecRequest, AttachRequest or PortForwardRequest
+	size    int
 	expires time.Time
 }
 
@@ -39,8 +44,8 @@ func newTokenCache() *tokenCache {
 	return &tokenCache{pending: map[string]pendingRequest{}, now: time.Now}
 }
 
-// insert stores req and returns its token.
-func (c *tokenCache) insert(req any) (string, error) {
+// insert stores req, of size bytes, and returns its token.
+func (c *tokenCache) insert(req any, size int) (string, error) {
 	b := make([]byte, tokenBytes)
 	if _, err := rand.Read(b); err != nil {
 		return "", fmt.Errorf("making a streaming token: %w", err)
@@ -49,18 +54,25 @@ func (c *tokenCache) insert(req any) (string, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := c.now()
-	if len(c.pending) >= maxPendingTokens {
+	full := func() bool { return len(c.pending) >= maxPendingTokens || c.bytes+size > maxPendingBytes }
+	if full() {
 		for t, p := range c.pending {
 			if !now.Before(p.expires) {
-				delete(c.pending, t)
+				c.forget(t, p)
 			}
 		}
 	}
-	if len(c.pending) >= maxPendingTokens {
-		return "", fmt.Errorf("%d streaming requests are waiting for their connection: %w", len(c.pending), errdefs.ErrResourceExhausted)
+	if full() {
+		return "", fmt.Errorf("%d streaming requests (%d bytes) are waiting for their connection: %w", len(c.pending), c.bytes, errdefs.ErrResourceExhausted)
 	}
-	c.pending[token] = pendingRequest{request: req, expires: now.Add(tokenTTL)}
+	c.pending[token] = pendingRequest{request: req, size: size, expires: now.Add(tokenTTL)}
+	c.bytes += size
 	return token, nil
+}
+
+func (c *tokenCache) forget(token string, p pendingRequest) {
+	delete(c.pending, token)
+	c.bytes -= p.size
 }
 
 // consume returns the request of a token and forgets it; false for a token
@@ -72,7 +84,7 @@ func (c *tokenCache) consume(token string) (any, bool) {
 	if !ok {
 		return nil, false
 	}
-	delete(c.pending, token)
+	c.forget(token, p)
 	if !c.now().Before(p.expires) {
 		return nil, false
 	}

@@ -11,7 +11,7 @@ import (
 
 func TestTokenSingleUse(t *testing.T) {
 	c := newTokenCache()
-	token, err := c.insert("exec")
+	token, err := c.insert("exec", 10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,8 +33,8 @@ func TestTokenExpires(t *testing.T) {
 	c := newTokenCache()
 	now := time.Now()
 	c.now = func() time.Time { return now }
-	fresh, _ := c.insert("a")
-	old, _ := c.insert("b")
+	fresh, _ := c.insert("a", 10)
+	old, _ := c.insert("b", 10)
 	now = now.Add(tokenTTL - time.Second)
 	if _, ok := c.consume(fresh); !ok {
 		t.Fatal("token refused before its minute was up")
@@ -50,16 +50,34 @@ func TestTokenCacheFull(t *testing.T) {
 	now := time.Now()
 	c.now = func() time.Time { return now }
 	for i := 0; i < maxPendingTokens; i++ {
-		if _, err := c.insert(i); err != nil {
+		if _, err := c.insert(i, 10); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := c.insert("one too many"); !errors.Is(err, errdefs.ErrResourceExhausted) {
+	if _, err := c.insert("one too many", 10); !errors.Is(err, errdefs.ErrResourceExhausted) {
 		t.Fatalf("insert into a full cache: %v, want ResourceExhausted", err)
 	}
 	// Expired requests make room.
 	now = now.Add(tokenTTL)
-	if _, err := c.insert("after expiry"); err != nil {
+	if _, err := c.insert("after expiry", 10); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestTokenCacheBoundedInBytes(t *testing.T) {
+	c := newTokenCache()
+	if _, err := c.insert("big", maxPendingBytes-100); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.insert("too much", 101); !errors.Is(err, errdefs.ErrResourceExhausted) {
+		t.Fatalf("insert past the byte bound: %v, want ResourceExhausted", err)
+	}
+	token, err := c.insert("fits", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.consume(token)
+	if c.bytes != maxPendingBytes-100 {
+		t.Fatalf("%d bytes pending after a use", c.bytes)
 	}
 }
