@@ -14,8 +14,16 @@ func (s *Service) RemoveImage(ctx context.Context, req *runtimeapi.RemoveImageRe
 	if name == "" {
 		return nil, fmt.Errorf("image.image is empty: %w", ErrInvalidArgument)
 	}
+	img, lookupErr := s.images.Get(name)
 	if err := s.images.Remove(ctx, name); err != nil {
 		return nil, err
+	}
+	if _, err := s.images.Get(img.ID); lookupErr == nil && err != nil {
+		// The image is gone (not only one of its tags): what is cached
+		// of its ACIs goes with them.
+		for _, aci := range img.ACIs {
+			s.accounts.forget(aci)
+		}
 	}
 	return &runtimeapi.RemoveImageResponse{}, nil
 }

@@ -44,6 +44,13 @@ func newAccountsCache(rktDataDir string) *accountsCache {
 	return &accountsCache{casDir: filepath.Join(rktDataDir, "cas", "blob"), byACI: map[string]*imageAccounts{}}
 }
 
+// forget drops what is cached of an ACI, when its image is removed.
+func (c *accountsCache) forget(aci string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.byACI, aci)
+}
+
 // get returns the accounts of an ACI ("sha512-…"); an image without the
 // files has none.
 func (c *accountsCache) get(aci string) (*imageAccounts, error) {

@@ -107,7 +107,9 @@ func (s *Service) teardownSandbox(ctx context.Context, sb *sandbox, mode teardow
 			return fmt.Errorf("removing rkt pod %s of sandbox %s: %w", uuid, sb.ID, err)
 		}
 	}
+	s.cpuSamples.forget("pod:" + sb.ID)
 	for _, c := range s.containers.inSandbox(sb.ID) {
+		s.cpuSamples.forget(c.ID)
 		if err := s.limits.removeDirs(c); err != nil {
 			return fmt.Errorf("removing the cgroups of container %s: %w", c.ID, err)
 		}
