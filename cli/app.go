@@ -235,6 +235,9 @@ func (r *Rkt) EnterCommand(ctx context.Context, uuid, app string, user EnterUser
 // writes without end (an exec probe running `cat /dev/zero`) costs no
 // memory and the answer stays under gRPC's message limit.
 func (r *Rkt) Enter(ctx context.Context, uuid, app string, user EnterUser, command []string, maxOutput int) (stdout, stderr []byte, exitCode int, err error) {
+	if err := checkArgs(command); err != nil {
+		return nil, nil, -1, err
+	}
 	cmd := r.EnterCommand(ctx, uuid, app, user, command)
 	budget := &outputBudget{left: maxOutput}
 	out, errOut := &cappedBuffer{budget: budget}, &cappedBuffer{budget: budget}

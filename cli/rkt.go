@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/rktlet/rktlet/errdefs"
 	"os"
 	"os/exec"
 	"strings"
@@ -50,8 +51,27 @@ func (r *Rkt) Command(ctx context.Context, args ...string) *exec.Cmd {
 	return cmd
 }
 
+// ErrNULInArgument says a value rkt was to get holds a NUL byte, which no
+// command line can carry.
+var ErrNULInArgument = fmt.Errorf("holds a NUL byte: %w", errdefs.ErrInvalidArgument)
+
+// checkArgs refuses a command line with a NUL byte, naming the argument,
+// before exec does with a bare EINVAL.
+func checkArgs(args []string) error {
+	for _, a := range args {
+		if strings.IndexByte(a, 0) >= 0 {
+			name, _, _ := strings.Cut(a, "=")
+			return fmt.Errorf("rkt argument %q: %w", strings.ReplaceAll(name, "\x00", `\0`), ErrNULInArgument)
+		}
+	}
+	return nil
+}
+
 // Run runs rkt and returns its stdout.
 func (r *Rkt) Run(ctx context.Context, args ...string) ([]byte, error) {
+	if err := checkArgs(args); err != nil {
+		return nil, err
+	}
 	cmd := r.Command(ctx, args...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

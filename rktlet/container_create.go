@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"net/url"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -204,6 +205,9 @@ func appAddOptions(cfg *runtimeapi.ContainerConfig, app string, entrypoint, cmd 
 		if kv.GetKey() == "" {
 			return o, fmt.Errorf("config.envs: an entry has an empty key: %w", ErrInvalidArgument)
 		}
+		if strings.Contains(kv.GetKey(), "=") {
+			return o, fmt.Errorf("config.envs: key %q holds '=': %w", kv.GetKey(), ErrInvalidArgument)
+		}
 		o.Env = append(o.Env, kv.GetKey()+"="+string(kv.GetValue()))
 	}
 	o.WorkingDir = cfg.GetWorkingDir()
@@ -261,7 +265,7 @@ func appAddOptions(cfg *runtimeapi.ContainerConfig, app string, entrypoint, cmd 
 		// paths: submounts of the host path show in the container.
 		name := fmt.Sprintf("vol%d", i)
 		o.Mounts = append(o.Mounts, fmt.Sprintf("name=%s,kind=host,source=%s,target=%s,readOnly=%t,recursive=true",
-			name, host, m.GetContainerPath(), m.GetReadonly()))
+			name, mntVolumeValue(host), mntVolumeValue(m.GetContainerPath()), m.GetReadonly()))
 		if o.VolumeOptions == nil {
 			o.VolumeOptions = map[string]cli.VolumeOptions{}
 		}
@@ -279,7 +283,7 @@ func appAddOptions(cfg *runtimeapi.ContainerConfig, app string, entrypoint, cmd 
 		}
 		name := fmt.Sprintf("%s-dev%d", app, i)
 		o.Mounts = append(o.Mounts, fmt.Sprintf("name=%s,kind=host,source=%s,target=%s,readOnly=%t,recursive=false",
-			name, dev.path, d.GetContainerPath(), !strings.Contains(dev.perms, "w")))
+			name, mntVolumeValue(dev.path), mntVolumeValue(d.GetContainerPath()), !strings.Contains(dev.perms, "w")))
 		if o.VolumeOptions == nil {
 			o.VolumeOptions = map[string]cli.VolumeOptions{}
 		}
@@ -287,6 +291,11 @@ func appAddOptions(cfg *runtimeapi.ContainerConfig, app string, entrypoint, cmd 
 	}
 	return o, nil
 }
+
+// mntVolumeValue escapes a value of rkt's --mnt-volume flag, which rkt
+// reads as a URL query with "," for "&": a path holding ",", "&", ";", "%"
+// or "+" would otherwise be cut or changed ("a+b" became "a b").
+func mntVolumeValue(v string) string { return url.QueryEscape(v) }
 
 // hostDevice is a CRI device checked: the host's node and its permissions.
 type hostDevice struct {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -20,8 +21,8 @@ func (s *Service) ExecSync(ctx context.Context, req *runtimeapi.ExecSyncRequest)
 	if err := s.requireRecovered(); err != nil {
 		return nil, err
 	}
-	if len(req.GetCmd()) == 0 {
-		return nil, fmt.Errorf("cmd is empty: %w", ErrInvalidArgument)
+	if err := validateCmd(req.GetCmd()); err != nil {
+		return nil, err
 	}
 	c, err := s.containers.get(req.GetContainerId())
 	if err != nil {
@@ -57,4 +58,18 @@ func (s *Service) ExecSync(ctx context.Context, req *runtimeapi.ExecSyncRequest)
 		return nil, fmt.Errorf("exec in container %s: %w", c.ID, err)
 	}
 	return &runtimeapi.ExecSyncResponse{Stdout: stdout, Stderr: stderr, ExitCode: int32(code)}, nil
+}
+
+// validateCmd checks an exec's command: not empty, and no NUL byte, which
+// no command line can carry.
+func validateCmd(cmd []string) error {
+	if len(cmd) == 0 {
+		return fmt.Errorf("cmd is empty: %w", ErrInvalidArgument)
+	}
+	for i, a := range cmd {
+		if strings.IndexByte(a, 0) >= 0 {
+			return fmt.Errorf("cmd[%d] holds a NUL byte: %w", i, ErrInvalidArgument)
+		}
+	}
+	return nil
 }

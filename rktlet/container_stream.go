@@ -42,8 +42,8 @@ func (s *Service) Exec(ctx context.Context, req *runtimeapi.ExecRequest) (*runti
 	if err := s.requireRecovered(); err != nil {
 		return nil, err
 	}
-	if len(req.GetCmd()) == 0 {
-		return nil, fmt.Errorf("cmd is empty: %w", ErrInvalidArgument)
+	if err := validateCmd(req.GetCmd()); err != nil {
+		return nil, err
 	}
 	if !req.GetStdin() && !req.GetStdout() && !req.GetStderr() {
 		return nil, fmt.Errorf("one of stdin, stdout and stderr must be set: %w", ErrInvalidArgument)

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/rktlet/rktlet/network"
 	"github.com/rktlet/rktlet/systemd"
@@ -89,6 +90,14 @@ func validateSandboxConfig(cfg *runtimeapi.PodSandboxConfig) error {
 		return fmt.Errorf("config.metadata.namespace is empty: %w", ErrInvalidArgument)
 	case md.GetUid() == "":
 		return fmt.Errorf("config.metadata.uid is empty: %w", ErrInvalidArgument)
+	}
+	// They travel in CNI_ARGS ("K=V;K=V") and on rkt's command line.
+	for _, f := range []struct{ field, v string }{
+		{"name", md.GetName()}, {"namespace", md.GetNamespace()}, {"uid", md.GetUid()},
+	} {
+		if strings.ContainsAny(f.v, ";=\x00") || strings.IndexFunc(f.v, unicode.IsControl) >= 0 {
+			return fmt.Errorf("config.metadata.%s %q holds ';', '=' or a control character: %w", f.field, f.v, ErrInvalidArgument)
+		}
 	}
 	if d := cfg.GetLogDirectory(); d != "" && !filepath.IsAbs(d) {
 		return fmt.Errorf("config.log_directory %q is not an absolute path: %w", d, ErrInvalidArgument)
