@@ -7,8 +7,8 @@ VERSION ?= 0.1.0-g$(shell git rev-parse --short HEAD 2>/dev/null || echo unknown
 LDFLAGS := -X github.com/rktlet/rktlet/rktlet.Version=$(VERSION)
 TESTBED := hack/testbed.sh
 
-.PHONY: all build rkt cri-tools run test test-unit smoke e2e critest lint \
-	testbed-up testbed-down testbed-status clean
+.PHONY: all build rkt cri-tools run test test-unit test-busy smoke e2e critest critest-seeds \
+	fuzz lint testbed-up testbed-down testbed-status clean
 
 all: build
 
@@ -59,6 +59,28 @@ e2e: testbed-up
 critest: testbed-up
 	bash $(TESTBED) start-rktlet
 	bash $(TESTBED) exec -- bash test/critest.sh
+
+## test-busy: make test with both cores kept busy (two `yes`) for the whole run
+test-busy:
+	bash hack/test-busy.sh
+
+## critest-seeds: the whole critest once per seed, each in another random order
+SEEDS ?= 1001 2002 3003
+critest-seeds: testbed-up
+	bash $(TESTBED) start-rktlet
+	@for seed in $(SEEDS); do \
+		echo "=== critest, seed $$seed"; \
+		bash $(TESTBED) exec -- env CRITEST_SEED=$$seed CRITEST_REPORT_DIR=$(CURDIR)/$(OUT)/critest-seed-$$seed \
+			bash test/critest.sh >$(OUT)/critest-seed-$$seed.out 2>&1; rc=$$?; \
+		tail -n 1 $(OUT)/critest-seed-$$seed.out; [ $$rc -eq 0 ] || exit 1; \
+	done
+
+## fuzz: malformed and hostile requests to the bed's rktlet (FUZZ_REQUESTS, FUZZ_SEED)
+FUZZ_REQUESTS ?= 10000
+FUZZ_SEED ?= $(shell date +%s)
+fuzz: testbed-up
+	bash $(TESTBED) start-rktlet
+	bash hack/test-fuzz.sh -requests $(FUZZ_REQUESTS) -seed $(FUZZ_SEED)
 
 ## lint: gofmt and go vet (e2e build tag included)
 lint:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make test`: installs what the tests need, builds everything, brings the
-# test bed up, runs lint, unit tests, the smoke test, the end-to-end tests and
-# critest, and takes the bed down again, also when a step fails.
+# test bed up, runs lint, unit tests, the smoke test, the end-to-end tests, the
+# fuzzer and critest, and takes the bed down again, also when a step fails.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -27,6 +27,11 @@ bash hack/testbed.sh exec -- bash test/smoke.sh
 step "end-to-end tests"
 bash hack/testbed.sh start-rktlet
 bash hack/test-e2e.sh
+step "fuzz"
+# A fixed seed, so that a failure here repeats; `make fuzz` takes others.
+bash hack/testbed.sh start-rktlet
+bash hack/test-fuzz.sh -requests 10000 -seed 1 >"$ROOT/_output/fuzz.out" 2>&1 || { tail -n 80 "$ROOT/_output/fuzz.out"; exit 1; }
+grep -E '^(\||fuzz:)' "$ROOT/_output/fuzz.out"
 step "critest"
 bash hack/testbed.sh start-rktlet
 set +e

@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -26,6 +26,9 @@ func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateCon
 	cfg := req.GetConfig()
 	if cfg == nil || cfg.GetMetadata() == nil {
 		return nil, fmt.Errorf("config.metadata is missing: %w", ErrInvalidArgument)
+	}
+	if err := checkNoNUL("config", cfg); err != nil {
+		return nil, err
 	}
 	if cfg.GetMetadata().GetName() == "" {
 		return nil, fmt.Errorf("config.metadata.name is empty: %w", ErrInvalidArgument)

@@ -80,6 +80,9 @@ func validateSandboxConfig(cfg *runtimeapi.PodSandboxConfig) error {
 	if cfg == nil {
 		return fmt.Errorf("config is missing: %w", ErrInvalidArgument)
 	}
+	if err := checkNoNUL("config", cfg); err != nil {
+		return err
+	}
 	md := cfg.GetMetadata()
 	switch {
 	case md == nil:

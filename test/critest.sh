@@ -34,7 +34,11 @@ args=(
 	--ginkgo.junit-report "$REPORT_DIR/junit.xml"
 	--ginkgo.no-color
 	--ginkgo.timeout 60m
+	# Specs in random order, all of them (not only the top-level
+	# containers): a spec that passes only after another is caught.
+	--ginkgo.randomize-all
 )
+[ -n "${CRITEST_SEED:-}" ] && args+=(--ginkgo.seed "$CRITEST_SEED")
 [ -n "$skip" ] && args+=(--ginkgo.skip "$skip")
 [ -n "${CRITEST_PARALLEL:-}" ] && args+=(--parallel "$CRITEST_PARALLEL")
 
