@@ -8,7 +8,7 @@ LDFLAGS := -X github.com/rktlet/rktlet/rktlet.Version=$(VERSION)
 TESTBED := hack/testbed.sh
 
 .PHONY: all build rkt cri-tools run test test-unit test-busy smoke e2e critest critest-seeds \
-	fuzz lint testbed-up testbed-down testbed-status clean
+	fuzz crash lint testbed-up testbed-down testbed-status clean
 
 all: build
 
@@ -81,6 +81,12 @@ FUZZ_SEED ?= $(shell date +%s)
 fuzz: testbed-up
 	bash $(TESTBED) start-rktlet
 	bash hack/test-fuzz.sh -requests $(FUZZ_REQUESTS) -seed $(FUZZ_SEED)
+
+## crash: the crash loop, rktlet SIGKILLed and restarted CRASH_ROUNDS times under a workload
+CRASH_ROUNDS ?= 50
+crash: testbed-up
+	bash $(TESTBED) start-rktlet
+	CRASH_ROUNDS=$(CRASH_ROUNDS) bash hack/test-e2e.sh -test.run '^TestCrashLoop$$' -test.timeout 60m
 
 ## lint: gofmt and go vet (e2e build tag included)
 lint:

@@ -17,4 +17,5 @@ bash hack/testbed.sh exec -- env \
 	CNI_CONF_DIR="$ROOT/_output/testbed/cni/net.d" \
 	CNI_PLUGIN_DIRS=/opt/cni/bin,/usr/lib/cni \
 	TESTBED_REGISTRY="${TESTBED_REGISTRY:-127.0.0.1:5000}" \
-	"$ROOT/_output/bin/e2e.test" -test.v -test.timeout 20m "$@"
+	CRASH_ROUNDS="${CRASH_ROUNDS:-}" \
+	"$ROOT/_output/bin/e2e.test" -test.v -test.timeout 30m "$@"
