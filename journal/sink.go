@@ -51,6 +51,11 @@ func (s *sink) openFile() error {
 	var f *os.File
 	var err error
 	if s.Dir != "" {
+		// The log directory is the kubelet's, trusted as it is named; only
+		// what lies below it comes from the container's config.
+		if err := os.MkdirAll(s.Dir, 0o755); err != nil {
+			return err
+		}
 		f, err = openBeneath(s.Dir, s.Path)
 	} else {
 		if err := os.MkdirAll(filepath.Dir(s.Path), 0o755); err != nil {

@@ -149,4 +149,11 @@ func TestSinkOpensOnlyBeneathItsDirectory(t *testing.T) {
 		t.Fatalf("a new file in a new subdirectory: %v", err)
 	}
 	s.file.Close()
+	// A log directory the kubelet has not made yet is made.
+	newDir := filepath.Join(dir, "pod-logs")
+	s = newSink(Container{ID: "c", Path: filepath.Join(newDir, "c.log"), Dir: newDir})
+	if err := s.openFile(); err != nil {
+		t.Fatalf("a new log directory: %v", err)
+	}
+	s.file.Close()
 }

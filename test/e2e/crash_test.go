@@ -62,7 +62,7 @@ func TestCrashLoop(t *testing.T) {
 		select {
 		case err := <-done:
 			t.Fatalf("the workload stopped after %d kills: %v", i, err)
-		case <-time.After(time.Duration(200+rnd.Intn(2300)) * time.Millisecond):
+		case <-time.After(time.Duration(500+rnd.Intn(5500)) * time.Millisecond):
 		}
 		inst := w.inst()
 		_ = inst.cmd.Process.Kill()
