@@ -1,7 +1,7 @@
 // Package panics decides what a panic in one of rktlet's background
-// goroutines does: rktlet's interceptor turns an RPC handler's panic into an
-// Internal answer (rktlet/instrumented.go), but one
-// in a goroutine of rktlet's own would end the daemon with no word of why.
+// goroutines does. rktlet's interceptor turns an RPC handler's panic into an
+// Internal answer (rktlet/instrumented.go); a panic in a goroutine of
+// rktlet's own would end the daemon with no word of why.
 package panics
 
 import (
