@@ -153,7 +153,7 @@ func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateCon
 		},
 		config: cfg,
 	}
-	if err := s.containers.save(c); err != nil {
+	if err := s.containers.create(c); err != nil {
 		return nil, err
 	}
 	if lc, ok := s.containerLog(sb, c); ok && s.logs != nil {
@@ -171,9 +171,7 @@ func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateCon
 		_ = s.containers.delete(id)
 		return nil, fmt.Errorf("adding container %q to pod %s: %w", cfg.GetMetadata().GetName(), sb.ID, err)
 	}
-	created := *c
-	created.Phase = phaseCreated
-	if err := s.containers.save(&created); err != nil {
+	if _, err := s.containers.replace(id, func(next *container) { next.Phase = phaseCreated }); err != nil {
 		return nil, err
 	}
 	return &runtimeapi.CreateContainerResponse{ContainerId: id}, nil

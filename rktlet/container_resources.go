@@ -253,9 +253,8 @@ func (s *Service) startInOwnCgroups(ctx context.Context, c *container, sb *sandb
 		return err
 	}
 	// Recorded before they exist, so that no crash leaves them unknown.
-	withDirs := *c
-	withDirs.CgroupsV1 = dirs
-	if err := s.containers.save(&withDirs); err != nil {
+	withDirs, err := s.containers.replace(c.ID, func(next *container) { next.CgroupsV1 = dirs })
+	if err != nil {
 		return err
 	}
 	for _, dir := range dirs {

@@ -103,14 +103,10 @@ func (s *Service) recordStartFailure(ctx context.Context, c *container, sb *sand
 	if err := s.killApp(cleanupCtx, sb, c); err != nil {
 		s.log.Warn("killing what a failed start left running", "container", c.ID, "error", err)
 	}
-	failed, err := s.containers.get(c.ID)
-	if err != nil {
-		return
-	}
-	next := *failed
-	next.StartError = cause.Error()
-	next.StartFailedAt = time.Now().UnixNano()
-	if err := s.containers.save(&next); err != nil {
+	if _, err := s.containers.replace(c.ID, func(next *container) {
+		next.StartError = cause.Error()
+		next.StartFailedAt = time.Now().UnixNano()
+	}); err != nil && !errors.Is(err, ErrNotFound) {
 		s.log.Error("recording a failed start", "container", c.ID, "error", err)
 	}
 }

@@ -83,6 +83,10 @@ func (c *container) resources() *runtimeapi.LinuxContainerResources {
 func (c *container) key() string    { return c.ID }
 func (c *container) created() int64 { return c.CreatedAt }
 func (c *container) persisted() any { return c.containerRecord }
+func (c *container) clone() *container {
+	n := *c
+	return &n
+}
 
 // containerStore holds every container rktlet knows, keyed by ID.
 type containerStore struct {

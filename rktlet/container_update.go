@@ -63,9 +63,7 @@ func (s *Service) UpdateContainerResources(ctx context.Context, req *runtimeapi.
 	if err != nil {
 		return nil, err
 	}
-	updated := *c
-	updated.Resources, updated.updated = raw, r
-	if err := s.containers.save(&updated); err != nil {
+	if _, err := s.containers.replace(c.ID, func(next *container) { next.Resources, next.updated = raw, r }); err != nil {
 		return nil, err
 	}
 	return &runtimeapi.UpdateContainerResourcesResponse{}, nil

@@ -15,18 +15,22 @@ import (
 )
 
 // record is an item a recordStore keeps: a sandbox or a container.
-type record interface {
+type record[T any] interface {
 	key() string
 	created() int64
 	// persisted is what goes to disk for it.
 	persisted() any
+	// clone is a copy to change: replace hands it to its change function,
+	// so that no published item is ever written to.
+	clone() T
 }
 
 // recordStore keeps items of one kind in memory, each also written to
-// dir/<id>.json. Items are replaced, never changed in place, so a caller may
-// read the one it got without a lock. Operations on one item are serialized
-// with lock(id).
-type recordStore[T record] struct {
+// dir/<id>.json. A published item is never changed: create publishes a new
+// one, replace a changed copy of the current one, so a caller may read the
+// item it got without a lock. Operations on one item are serialized with
+// lock(id).
+type recordStore[T record[T]] struct {
 	dir  string
 	kind string // "pod sandbox", "container": for messages
 
@@ -36,7 +40,7 @@ type recordStore[T record] struct {
 	names keyedLocks
 }
 
-func newRecordStore[T record](dir, kind string) *recordStore[T] {
+func newRecordStore[T record[T]](dir, kind string) *recordStore[T] {
 	return &recordStore[T]{dir: dir, kind: kind, items: map[string]T{}}
 }
 
@@ -92,8 +96,31 @@ func (k *keyedLocks) len() int {
 	return len(k.m)
 }
 
-// save writes an item's record and publishes it in memory.
-func (s *recordStore[T]) save(item T) error {
+// create writes the record of an item not published yet (new, or read
+// back at recovery) and publishes it.
+func (s *recordStore[T]) create(item T) error { return s.write(item) }
+
+// replace writes and publishes a copy of the current item as change made
+// it, and returns that copy.
+func (s *recordStore[T]) replace(id string, change func(next T)) (T, error) {
+	cur, err := s.get(id)
+	if err != nil {
+		return cur, err
+	}
+	if cur.key() != id {
+		var zero T
+		return zero, fmt.Errorf("%s %s: replace needs the full ID", s.kind, id)
+	}
+	next := cur.clone()
+	change(next)
+	if err := s.write(next); err != nil {
+		return cur, err
+	}
+	return next, nil
+}
+
+// write writes an item's record and publishes it in memory.
+func (s *recordStore[T]) write(item T) error {
 	b, err := json.MarshalIndent(item.persisted(), "", "\t")
 	if err != nil {
 		return err

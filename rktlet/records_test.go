@@ -53,7 +53,7 @@ func TestCorruptRecordQuarantined(t *testing.T) {
 	if err := os.MkdirAll(store.dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if err := store.save(good); err != nil {
+	if err := store.create(good); err != nil {
 		t.Fatal(err)
 	}
 	bad := filepath.Join(store.dir, "bad.json")
@@ -76,5 +76,37 @@ func TestCorruptRecordQuarantined(t *testing.T) {
 	moved, _ := os.ReadDir(filepath.Join(stateDir, "quarantine"))
 	if len(moved) != 2 {
 		t.Fatalf("quarantine holds %d files", len(moved))
+	}
+}
+
+// replace publishes a changed copy: an item a reader holds never changes.
+func TestReplaceLeavesPublishedItemAlone(t *testing.T) {
+	store := newSandboxStore(t.TempDir())
+	if err := os.MkdirAll(store.dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	sb, err := newSandbox("pod", &runtimeapi.PodSandboxConfig{Metadata: &runtimeapi.PodSandboxMetadata{Name: "p", Namespace: "n", Uid: "u"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.create(sb); err != nil {
+		t.Fatal(err)
+	}
+	held, _ := store.get("pod")
+	next, err := store.replace("pod", func(n *sandbox) { n.Phase = phaseStopped })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if held.Phase != phaseCreating || next.Phase != phaseStopped {
+		t.Fatalf("held %s, next %s", held.Phase, next.Phase)
+	}
+	if cur, _ := store.get("pod"); cur != next {
+		t.Fatal("replace did not publish its copy")
+	}
+	if _, err := store.replace("nope", func(*sandbox) {}); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("replace of an unknown item: %v", err)
+	}
+	if _, err := store.replace("po", func(*sandbox) {}); err == nil {
+		t.Fatal("replace by ID prefix succeeded")
 	}
 }

@@ -30,7 +30,7 @@ func (s *Service) Recover(ctx context.Context) error {
 			if err := s.teardownSandbox(ctx, sb, teardownUndo); err != nil {
 				s.log.Error("undoing an interrupted pod", "id", sb.ID, "error", err)
 				// Keep it known, NOTREADY, so Remove can finish the job.
-				if err := s.sandboxes.save(sb); err != nil {
+				if err := s.sandboxes.create(sb); err != nil {
 					return err
 				}
 			}

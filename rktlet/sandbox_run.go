@@ -60,7 +60,7 @@ func (s *Service) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandb
 		return nil, err
 	}
 	sb.HostNetwork = cfg.GetLinux().GetSecurityContext().GetNamespaceOptions().GetNetwork() == runtimeapi.NamespaceMode_NODE
-	if err := s.sandboxes.save(sb); err != nil {
+	if err := s.sandboxes.create(sb); err != nil {
 		return nil, err
 	}
 	if latest, err := s.startSandbox(ctx, sb); err != nil {
@@ -160,10 +160,11 @@ func (s *Service) uuidFile(id string) string {
 func (s *Service) startSandbox(ctx context.Context, published *sandbox) (*sandbox, error) {
 	sb := published
 	step := func(change func(next *sandbox)) error {
-		next := *sb
-		change(&next)
-		sb = &next
-		return s.sandboxes.save(sb)
+		next, err := s.sandboxes.replace(sb.ID, change)
+		if err == nil {
+			sb = next
+		}
+		return err
 	}
 	cfg := sb.config
 	if !sb.HostNetwork {

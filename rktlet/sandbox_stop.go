@@ -83,11 +83,12 @@ func (s *Service) teardownSandbox(ctx context.Context, sb *sandbox, mode teardow
 		s.log.Error("undoing a pod that failed to start: some steps failed", "id", sb.ID, "error", errors.Join(errs...))
 	}
 	if !remove {
-		stopped := *sb
-		stopped.Phase = phaseStopped
-		stopped.NetNS = ""
-		stopped.state = runtimeapi.PodSandboxState_SANDBOX_NOTREADY
-		return s.sandboxes.save(&stopped)
+		_, err := s.sandboxes.replace(sb.ID, func(next *sandbox) {
+			next.Phase = phaseStopped
+			next.NetNS = ""
+			next.state = runtimeapi.PodSandboxState_SANDBOX_NOTREADY
+		})
+		return err
 	}
 	uuid := sb.RktUUID
 	if uuid == "" {

@@ -65,6 +65,10 @@ func (sb *sandbox) metadata() *runtimeapi.PodSandboxMetadata { return sb.config.
 func (sb *sandbox) key() string    { return sb.ID }
 func (sb *sandbox) created() int64 { return sb.CreatedAt }
 func (sb *sandbox) persisted() any { return sb.sandboxRecord }
+func (sb *sandbox) clone() *sandbox {
+	c := *sb
+	return &c
+}
 
 // sandboxStore holds every sandbox rktlet knows, keyed by ID.
 type sandboxStore struct {
