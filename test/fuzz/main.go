@@ -194,6 +194,10 @@ func (f *fuzzer) send(m protoreflect.MethodDescriptor) {
 		f.failures = append(f.failures, fmt.Sprintf("%s did not answer in 30 s: %s", name, brief(req)))
 	case code == codes.Unknown || code == codes.Internal:
 		f.failures = append(f.failures, fmt.Sprintf("%s answered %s: %v\n  request: %s", name, code, err, brief(req)))
+	case code == codes.Unavailable:
+		// Not bad input's answer as a rule (a registry that does not
+		// answer, a unit that did not start), but worth a look.
+		fmt.Printf("note: %s answered Unavailable: %v\n  request: %s\n", name, err, brief(req))
 	}
 }
 
