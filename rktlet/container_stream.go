@@ -120,11 +120,7 @@ func (s *Service) AttachTarget(ctx context.Context, id string) (streaming.Attach
 	if err != nil {
 		return streaming.AttachTarget{}, err
 	}
-	st, err := s.systemd.State(ctx, sb.Unit)
-	if err != nil {
-		return streaming.AttachTarget{}, err
-	}
-	leader, err := podLeader(st.MainPID)
+	leader, err := s.appCgroups.PodInitPID(ctx, sb.Unit)
 	if err != nil {
 		return streaming.AttachTarget{}, fmt.Errorf("finding pod %s: %w", sb.ID, err)
 	}

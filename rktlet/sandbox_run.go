@@ -205,11 +205,7 @@ func (s *Service) startSandbox(ctx context.Context, published *sandbox) (*sandbo
 		}
 	}
 	if sysctls := cfg.GetLinux().GetSysctls(); len(sysctls) > 0 {
-		st, err := s.systemd.State(ctx, sb.Unit)
-		if err != nil {
-			return sb, err
-		}
-		leader, err := podLeader(st.MainPID)
+		leader, err := s.appCgroups.PodInitPID(ctx, sb.Unit)
 		if err != nil {
 			return sb, fmt.Errorf("setting the sysctls of pod %s: %w", sb.Unit, err)
 		}
