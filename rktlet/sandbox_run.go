@@ -6,9 +6,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -109,6 +111,15 @@ func validateSandboxConfig(cfg *runtimeapi.PodSandboxConfig) error {
 		if pm.GetContainerPort() <= 0 || pm.GetContainerPort() > 65535 || pm.GetHostPort() < 0 || pm.GetHostPort() > 65535 {
 			return fmt.Errorf("config.port_mappings: %d→%d is not a valid port pair: %w", pm.GetHostPort(), pm.GetContainerPort(), ErrInvalidArgument)
 		}
+		if _, ok := runtimeapi.Protocol_name[int32(pm.GetProtocol())]; !ok {
+			return fmt.Errorf("config.port_mappings: protocol %d is not TCP, UDP or SCTP: %w", pm.GetProtocol(), ErrInvalidArgument)
+		}
+		if ip := pm.GetHostIp(); ip != "" && net.ParseIP(ip) == nil {
+			return fmt.Errorf("config.port_mappings: host_ip %q is not an IP address: %w", ip, ErrInvalidArgument)
+		}
+	}
+	if err := validateHostnameAndDNS(cfg); err != nil {
+		return err
 	}
 	ns := cfg.GetLinux().GetSecurityContext().GetNamespaceOptions()
 	if err := validateSysctls(cfg.GetLinux().GetSysctls(), ns.GetNetwork() == runtimeapi.NamespaceMode_NODE); err != nil {
@@ -124,6 +135,37 @@ func validateSandboxConfig(cfg *runtimeapi.PodSandboxConfig) error {
 	// Status (runtime handler feature user_namespaces false).
 	if userns := ns.GetUsernsOptions(); userns != nil && userns.GetMode() != runtimeapi.NamespaceMode_NODE {
 		return fmt.Errorf("config.linux.security_context.namespace_options.userns_options mode %s: rkt's stage1-host runs pods in the host's user namespace, it cannot map IDs: %w", userns.GetMode(), ErrInvalidArgument)
+	}
+	return nil
+}
+
+// hostnamePattern is what systemd-nspawn takes as a hostname: dot-separated
+// labels of letters, digits and inner dashes, 64 characters at most.
+var hostnamePattern = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$`)
+
+// validateHostnameAndDNS checks what goes to rkt's --hostname and --dns*
+// flags, which nspawn and rkt would refuse only once the pod unit runs:
+// servers must be IP addresses (rkt reads "host" and "none" as modes and
+// splits on commas), search domains and options single words.
+func validateHostnameAndDNS(cfg *runtimeapi.PodSandboxConfig) error {
+	if h := cfg.GetHostname(); h != "" && (len(h) > 64 || !hostnamePattern.MatchString(h)) {
+		return fmt.Errorf("config.hostname %q is not a valid hostname: %w", h, ErrInvalidArgument)
+	}
+	dns := cfg.GetDnsConfig()
+	for i, v := range dns.GetServers() {
+		if net.ParseIP(v) == nil {
+			return fmt.Errorf("config.dns_config.servers[%d] %q is not an IP address: %w", i, v, ErrInvalidArgument)
+		}
+	}
+	for _, list := range []struct {
+		field  string
+		values []string
+	}{{"searches", dns.GetSearches()}, {"options", dns.GetOptions()}} {
+		for i, v := range list.values {
+			if v == "" || len(v) > 253 || strings.ContainsAny(v, ",\"") || strings.IndexFunc(v, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
+				return fmt.Errorf("config.dns_config.%s[%d] %q must be one word of at most 253 characters, without ',' or '\"': %w", list.field, i, v, ErrInvalidArgument)
+			}
+		}
 	}
 	return nil
 }
