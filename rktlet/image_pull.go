@@ -3,6 +3,8 @@ package rktlet
 import (
 	"context"
 	"fmt"
+	"strings"
+	"unicode"
 
 	"github.com/rktlet/rktlet/image"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -13,6 +15,9 @@ func (s *Service) PullImage(ctx context.Context, req *runtimeapi.PullImageReques
 	ref := req.GetImage().GetImage()
 	if ref == "" {
 		return nil, fmt.Errorf("image.image is empty: %w", ErrInvalidArgument)
+	}
+	if err := validateAuth(req.GetAuth()); err != nil {
+		return nil, err
 	}
 	var auth *image.Auth
 	if a := req.GetAuth(); a != nil {
@@ -29,4 +34,20 @@ func (s *Service) PullImage(ctx context.Context, req *runtimeapi.PullImageReques
 		return nil, err
 	}
 	return &runtimeapi.PullImageResponse{ImageRef: img.ID}, nil
+}
+
+// validateAuth refuses credentials an HTTP request cannot carry: they end
+// up in an Authorization header (or rkt's auth config), where a control
+// character is refused only at the request, as if the registry were down.
+func validateAuth(a *runtimeapi.AuthConfig) error {
+	for _, f := range []struct{ field, v string }{
+		{"username", a.GetUsername()}, {"password", a.GetPassword()}, {"auth", a.GetAuth()},
+		{"identity_token", a.GetIdentityToken()}, {"registry_token", a.GetRegistryToken()},
+		{"server_address", a.GetServerAddress()},
+	} {
+		if strings.IndexFunc(f.v, unicode.IsControl) >= 0 {
+			return fmt.Errorf("auth.%s holds a control character: %w", f.field, ErrInvalidArgument)
+		}
+	}
+	return nil
 }

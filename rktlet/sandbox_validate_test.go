@@ -46,3 +46,17 @@ func TestValidateSandboxConfigHostnameDNSPorts(t *testing.T) {
 		}
 	}
 }
+
+func TestValidateAuth(t *testing.T) {
+	if err := validateAuth(&runtimeapi.AuthConfig{Username: "u", Password: "p ü+/=", Auth: "dTpw"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := validateAuth(nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range []*runtimeapi.AuthConfig{{Auth: "\u202e\x00"}, {RegistryToken: "a\x00b"}, {Password: "a\r\nX-Injected: 1"}} {
+		if err := validateAuth(a); !errors.Is(err, ErrInvalidArgument) {
+			t.Errorf("%v: %v", a, err)
+		}
+	}
+}
