@@ -61,7 +61,7 @@ func checkArgs(args []string) error {
 	for _, a := range args {
 		if strings.IndexByte(a, 0) >= 0 {
 			name, _, _ := strings.Cut(a, "=")
-			return fmt.Errorf("rkt argument %q: %w", strings.ReplaceAll(name, "\x00", `\0`), ErrNULInArgument)
+			return fmt.Errorf("rkt argument %q: %w", name, ErrNULInArgument)
 		}
 	}
 	return nil

@@ -100,7 +100,7 @@ func validateSandboxConfig(cfg *runtimeapi.PodSandboxConfig) error {
 	for _, f := range []struct{ field, v string }{
 		{"name", md.GetName()}, {"namespace", md.GetNamespace()}, {"uid", md.GetUid()},
 	} {
-		if strings.ContainsAny(f.v, ";=\x00") || strings.IndexFunc(f.v, unicode.IsControl) >= 0 {
+		if strings.ContainsAny(f.v, ";=") || strings.IndexFunc(f.v, unicode.IsControl) >= 0 {
 			return fmt.Errorf("config.metadata.%s %q holds ';', '=' or a control character: %w", f.field, f.v, ErrInvalidArgument)
 		}
 	}
