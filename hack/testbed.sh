@@ -58,12 +58,12 @@ in_bed() {
 # --- the private systemd --------------------------------------------------
 
 # v1_hierarchies prints "controllers mountpoint fsroot" for each mounted
-# cgroup v1 hierarchy that holds memory or cpu.
+# cgroup v1 hierarchy that holds memory, cpu or pids.
 v1_hierarchies() {
 	findmnt -rn -t cgroup -o TARGET,FSROOT,FS-OPTIONS | while read -r target fsroot opts; do
 		local ctrls
 		ctrls=$(echo "$opts" | tr , '\n' | grep -v -e '^rw$' -e '^ro$' -e '^relatime$' -e '^nosuid$' -e '^nodev$' -e '^noexec$' | paste -sd, -)
-		case ",$ctrls," in *,memory,* | *,cpu,*) echo "$ctrls $target $fsroot" ;; esac
+		case ",$ctrls," in *,memory,* | *,cpu,* | *,pids,*) echo "$ctrls $target $fsroot" ;; esac
 	done
 }
 
@@ -86,7 +86,7 @@ init_bed() {
 	mount --make-rshared /
 	mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs /run
 	mount -t cgroup2 -o nsdelegate cgroup2 /sys/fs/cgroup
-	# The memory and cpu v1 hierarchies, rooted (cgroup namespace) at the
+	# The memory, cpu and pids v1 hierarchies, rooted (cgroup namespace) at the
 	# bed's own cgroup there: rktlet finds them in its mountinfo.
 	local ctrls
 	for ctrls in $V1_CONTROLLERS; do

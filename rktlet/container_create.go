@@ -174,6 +174,9 @@ func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateCon
 	if _, err := s.containers.replace(id, func(next *container) { next.Phase = phaseCreated }); err != nil {
 		return nil, err
 	}
+	if skipped := s.limits.notEnforced(c.resources()); len(skipped) > 0 {
+		s.log.Info("container resources recorded but not enforced on this host", "container", id, "pod", sb.ID, "settings", skipped)
+	}
 	return &runtimeapi.CreateContainerResponse{ContainerId: id}, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,6 +15,8 @@ import (
 	"time"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/rktlet/rktlet/internal/cgroups"
 )
 
 // containerLimits enforces containers' memory and CPU limits in their own
@@ -21,6 +24,7 @@ import (
 //
 //	<pod's memory cgroup>/<app>   memory.limit_in_bytes, memory.memsw.limit_in_bytes
 //	<pod's cpu cgroup>/<app>      cpu.shares, cpu.cfs_period_us, cpu.cfs_quota_us
+//	<pod's pids cgroup>/<app>     pids.max
 //
 // An app's process is forked by the pod's systemd, so it joins the
 // directories at the fork, before it runs a single instruction of its own:
@@ -31,7 +35,7 @@ import (
 // count, which is why the directories stay until the container is removed.
 type containerLimits struct {
 	log *slog.Logger
-	// v1 are the hierarchies found: cgroupMemory, cgroupCPU.
+	// v1 are the hierarchies found: cgroupMemory, cgroupCPU, cgroupPids.
 	v1 map[string]*v1Hierarchy
 	// podLocks serializes the starts in one pod: its systemd can be in one
 	// app's directories at a time.
@@ -43,17 +47,18 @@ type containerLimits struct {
 const (
 	cgroupMemory = "memory"
 	cgroupCPU    = "cpu"
+	cgroupPids   = "pids"
 )
 
 func newContainerLimits(log *slog.Logger) *containerLimits {
 	l := &containerLimits{log: log}
-	found, err := v1Hierarchies(cgroupMemory, cgroupCPU)
+	found, err := v1Hierarchies(cgroupMemory, cgroupCPU, cgroupPids)
 	if err != nil {
 		log.Warn("cannot read the cgroup v1 mounts: container limits will not be enforced", "error", err)
 		return l
 	}
 	l.v1 = found
-	for _, c := range []string{cgroupMemory, cgroupCPU} {
+	for _, c := range []string{cgroupMemory, cgroupCPU, cgroupPids} {
 		if h := found[c]; h != nil {
 			log.Info("container limits in cgroup v1", "controller", c, "mountpoint", h.mountpoint)
 		} else {
@@ -103,10 +108,37 @@ func validateResources(r *runtimeapi.LinuxContainerResources) error {
 		return bad("oom_score_adj", r.OomScoreAdj, "not between -1000 and 1000")
 	case r.CpusetCpus != "" || r.CpusetMems != "":
 		return fmt.Errorf("resources.cpuset_cpus/cpuset_mems (%q/%q): CPU and memory-node pinning is not supported by rktlet: %w", r.CpusetCpus, r.CpusetMems, ErrInvalidArgument)
-	case len(r.Unified) > 0:
-		return fmt.Errorf("resources.unified: cgroup v2 settings cannot be applied on this host's cgroup v1 controllers: %w", ErrInvalidArgument)
+	}
+	for _, h := range r.HugepageLimits {
+		if !hugepageSize.MatchString(h.GetPageSize()) {
+			return bad("hugepage_limits.page_size", fmt.Sprintf("%q", h.GetPageSize()), `not a page size like "2MB" or "1GB"`)
+		}
+	}
+	if err := cgroups.ValidateUnified(r.Unified); err != nil {
+		return fmt.Errorf("%w: %w", err, ErrInvalidArgument)
 	}
 	return nil
+}
+
+var hugepageSize = regexp.MustCompile(`^[0-9]{1,7}[KMG]B$`)
+
+// notEnforced names what of r this host records but does not enforce:
+// settings cgroup v1 has no file for, and limits whose v1 hierarchy rktlet
+// cannot reach.
+func (l *containerLimits) notEnforced(r *runtimeapi.LinuxContainerResources) []string {
+	v := cgroups.ForV1(r)
+	out := v.NotEnforced
+	asked := map[string]bool{
+		cgroupMemory: v.Memory >= 0 || v.MemorySwap >= 0,
+		cgroupCPU:    r.GetCpuShares() > 0 || v.CPUQuota > 0 || r.GetUnified()["cpu.weight"] != "",
+		cgroupPids:   v.Pids >= 0,
+	}
+	for _, c := range []string{cgroupMemory, cgroupCPU, cgroupPids} {
+		if asked[c] && l.hierarchies()[c] == nil {
+			out = append(out, c+" limits (no cgroup v1 "+c+" hierarchy reachable)")
+		}
+	}
+	return out
 }
 
 // limitFile is one cgroup file write of a container's limits.
@@ -118,44 +150,30 @@ type limitFile struct {
 // from any previous values: memory+swap may never be below memory, so it is
 // raised first and lowered last.
 func limitFiles(r *runtimeapi.LinuxContainerResources, currentMemory int64) []limitFile {
-	unlimited := func(v int64) string {
-		if v <= 0 {
-			return "-1"
-		}
-		return strconv.FormatInt(v, 10)
-	}
-	memory := limitFile{cgroupMemory, "memory.limit_in_bytes", unlimited(r.GetMemoryLimitInBytes())}
-	swap := limitFile{cgroupMemory, "memory.memsw.limit_in_bytes", unlimited(r.GetMemorySwapLimitInBytes())}
-	if r.GetMemorySwapLimitInBytes() == 0 {
-		// Unset: memory and swap as much as memory again, as the
-		// kubelet's other runtimes leave it (swap disabled: no swap).
-		swap.value = "-1"
-	}
+	l := cgroups.ForV1(r)
+	memory := limitFile{cgroupMemory, "memory.limit_in_bytes", strconv.FormatInt(l.Memory, 10)}
+	// Unset, memory+swap is unlimited, as the kubelet's other runtimes
+	// leave it (swap disabled: no swap).
+	swap := limitFile{cgroupMemory, "memory.memsw.limit_in_bytes", strconv.FormatInt(l.MemorySwap, 10)}
 	var out []limitFile
-	if newMemory := r.GetMemoryLimitInBytes(); newMemory > 0 && (currentMemory <= 0 || newMemory < currentMemory) {
+	if l.Memory >= 0 && (currentMemory <= 0 || l.Memory < currentMemory) {
 		out = append(out, memory, swap)
 	} else {
 		out = append(out, swap, memory)
 	}
-	shares := r.GetCpuShares()
-	if shares == 0 {
-		shares = 1024 // the kernel's default weight
-	} else if shares < 2 {
-		shares = 2
-	}
-	period := r.GetCpuPeriod()
-	if period == 0 {
-		period = 100000
-	}
 	out = append(out,
-		limitFile{cgroupCPU, "cpu.shares", strconv.FormatInt(shares, 10)},
+		limitFile{cgroupCPU, "cpu.shares", strconv.FormatInt(l.CPUShares, 10)},
 		limitFile{cgroupCPU, "cpu.cfs_quota_us", "-1"},
-		limitFile{cgroupCPU, "cpu.cfs_period_us", strconv.FormatInt(period, 10)},
+		limitFile{cgroupCPU, "cpu.cfs_period_us", strconv.FormatInt(l.CPUPeriod, 10)},
 	)
-	if r.GetCpuQuota() > 0 {
-		out = append(out, limitFile{cgroupCPU, "cpu.cfs_quota_us", strconv.FormatInt(r.GetCpuQuota(), 10)})
+	if l.CPUQuota > 0 {
+		out = append(out, limitFile{cgroupCPU, "cpu.cfs_quota_us", strconv.FormatInt(l.CPUQuota, 10)})
 	}
-	return out
+	pids := "max"
+	if l.Pids >= 0 {
+		pids = strconv.FormatInt(l.Pids, 10)
+	}
+	return append(out, limitFile{cgroupPids, "pids.max", pids})
 }
 
 // apply writes r into a container's directories.

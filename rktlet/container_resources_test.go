@@ -54,7 +54,12 @@ func TestValidateResources(t *testing.T) {
 		{&runtimeapi.LinuxContainerResources{MemorySwapLimitInBytes: 1 << 20}, "memory_swap_limit_in_bytes"},
 		{&runtimeapi.LinuxContainerResources{OomScoreAdj: 1001}, "oom_score_adj"},
 		{&runtimeapi.LinuxContainerResources{CpusetCpus: "0"}, "cpuset_cpus"},
-		{&runtimeapi.LinuxContainerResources{Unified: map[string]string{"memory.max": "1"}}, "unified"},
+		{&runtimeapi.LinuxContainerResources{Unified: map[string]string{"memory.max": "1", "memory.oom.group": "1"}}, ""},
+		{&runtimeapi.LinuxContainerResources{Unified: map[string]string{"memory.bogus": "1"}}, `unified["memory.bogus"]`},
+		{&runtimeapi.LinuxContainerResources{Unified: map[string]string{"cgroup.procs": "1"}}, `unified["cgroup.procs"]`},
+		{&runtimeapi.LinuxContainerResources{Unified: map[string]string{"memory.high": "lots"}}, `unified["memory.high"] = "lots"`},
+		{&runtimeapi.LinuxContainerResources{HugepageLimits: []*runtimeapi.HugepageLimit{{PageSize: "2MB"}}}, ""},
+		{&runtimeapi.LinuxContainerResources{HugepageLimits: []*runtimeapi.HugepageLimit{{PageSize: "huge"}}}, "hugepage_limits.page_size"},
 	} {
 		err := validateResources(tc.r)
 		if tc.field == "" {
@@ -90,8 +95,15 @@ func TestLimitFilesOrder(t *testing.T) {
 	// Unlimited and defaults; the quota is cleared before the period
 	// changes, then set.
 	got = files(&runtimeapi.LinuxContainerResources{CpuQuota: 20000, CpuPeriod: 50000}, 64)
-	want := []string{"memory.memsw.limit_in_bytes=-1", "memory.limit_in_bytes=-1", "cpu.shares=1024", "cpu.cfs_quota_us=-1", "cpu.cfs_period_us=50000", "cpu.cfs_quota_us=20000"}
+	want := []string{"memory.memsw.limit_in_bytes=-1", "memory.limit_in_bytes=-1", "cpu.shares=1024", "cpu.cfs_quota_us=-1", "cpu.cfs_period_us=50000", "cpu.cfs_quota_us=20000", "pids.max=max"}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got %v, want %v", got, want)
+	}
+	// Unified keys with a v1 counterpart override the standard fields.
+	got = files(&runtimeapi.LinuxContainerResources{MemoryLimitInBytes: 1 << 20, CpuQuota: 20000,
+		Unified: map[string]string{"memory.max": "2097152", "memory.swap.max": "0", "cpu.max": "30000 60000", "pids.max": "64"}}, 0)
+	want = []string{"memory.limit_in_bytes=2097152", "memory.memsw.limit_in_bytes=2097152", "cpu.shares=1024", "cpu.cfs_quota_us=-1", "cpu.cfs_period_us=60000", "cpu.cfs_quota_us=30000", "pids.max=64"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("unified: got %v, want %v", got, want)
 	}
 }

@@ -70,6 +70,9 @@ func (s *Service) ContainerStatus(ctx context.Context, req *runtimeapi.Container
 		if len(c.CgroupsV1) > 0 {
 			info["cgroupsV1"] = c.CgroupsV1
 		}
+		if skipped := s.limits.notEnforced(c.resources()); len(skipped) > 0 {
+			info["resourcesNotEnforced"] = skipped
+		}
 		b, err := json.Marshal(info)
 		if err != nil {
 			return nil, err

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 
 	"google.golang.org/protobuf/encoding/protojson"
@@ -65,6 +66,9 @@ func (s *Service) UpdateContainerResources(ctx context.Context, req *runtimeapi.
 	}
 	if _, err := s.containers.replace(c.ID, func(next *container) { next.Resources, next.updated = raw, r }); err != nil {
 		return nil, err
+	}
+	if skipped := s.limits.notEnforced(r); !slices.Equal(skipped, s.limits.notEnforced(c.resources())) && len(skipped) > 0 {
+		s.log.Info("container resources recorded but not enforced on this host", "container", c.ID, "settings", skipped)
 	}
 	return &runtimeapi.UpdateContainerResourcesResponse{}, nil
 }

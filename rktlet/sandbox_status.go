@@ -3,6 +3,7 @@ package rktlet
 import (
 	"context"
 	"encoding/json"
+	"google.golang.org/protobuf/encoding/protojson"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -37,7 +38,12 @@ func (s *Service) PodSandboxStatus(ctx context.Context, req *runtimeapi.PodSandb
 	}
 	resp := &runtimeapi.PodSandboxStatusResponse{Status: status}
 	if req.GetVerbose() {
+		resources, err := protojson.Marshal(sb.resources())
+		if err != nil {
+			return nil, err
+		}
 		info, err := json.Marshal(map[string]any{
+			"resources":   json.RawMessage(resources),
 			"unit":        sb.Unit,
 			"rktUUID":     sb.RktUUID,
 			"machine":     machineName(sb.RktUUID),

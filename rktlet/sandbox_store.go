@@ -45,6 +45,9 @@ type sandboxRecord struct {
 	IPs         []string        `json:"ips,omitempty"`
 	HostNetwork bool            `json:"hostNetwork,omitempty"`
 	Phase       sandboxPhase    `json:"phase"`
+	// Resources are the pod's overhead and resources after its last
+	// in-place resize (a LinuxPodSandboxConfig in protojson).
+	Resources json.RawMessage `json:"resources,omitempty"`
 }
 
 // sandbox is a sandbox in memory: its record, its parsed config and the

@@ -89,6 +89,8 @@ type Service struct {
 	cpuSamples  cpuSamples
 	stream      streamServer
 	recovered   atomic.Bool
+	// node is what the kubelet said of its node (UpdateRuntimeConfig).
+	node *nodeConfig
 }
 
 // SetRktApps gives the service rkt's app commands (containers).
@@ -97,7 +99,12 @@ func (s *Service) SetRktApps(apps rktApps) { s.rktApps = apps }
 // NewService wires the CRI services to their backends.
 func NewService(cfg config.Config, log *slog.Logger, sd systemdClient, rkt rktRunner, network podNetworker, images imageStore) *Service {
 	imageFS, podFS := newStoreCaches(cfg.RktDataDir)
+	node, err := loadNodeConfig(cfg.StateDir)
+	if err != nil {
+		log.Warn("forgetting the recorded pod CIDR: its file does not read; the kubelet sends it again", "error", err)
+	}
 	return &Service{
+		node:        node,
 		config:      cfg,
 		log:         log,
 		systemd:     sd,

@@ -1,0 +1,56 @@
+package rktlet
+
+import (
+	"context"
+	"fmt"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// UpdatePodSandboxResources takes a pod's new resources after an in-place
+// resize. The pod's limits belong to its cgroup parent, which the kubelet
+// creates and resizes itself; rktlet's own cgroups are the containers',
+// which UpdateContainerResources changes. So the resources are checked,
+// recorded and reported (verbose PodSandboxStatus), and nothing else of
+// the pod changes.
+func (s *Service) UpdatePodSandboxResources(_ context.Context, req *runtimeapi.UpdatePodSandboxResourcesRequest) (*runtimeapi.UpdatePodSandboxResourcesResponse, error) {
+	if err := s.requireRecovered(); err != nil {
+		return nil, err
+	}
+	for name, r := range map[string]*runtimeapi.LinuxContainerResources{"overhead": req.GetOverhead(), "resources": req.GetResources()} {
+		if err := validateResources(r); err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	sb, err := s.sandboxes.get(req.GetPodSandboxId())
+	if err != nil {
+		return nil, err
+	}
+	pod := &runtimeapi.LinuxPodSandboxConfig{Overhead: req.GetOverhead(), Resources: req.GetResources()}
+	raw, err := protojson.Marshal(pod)
+	if err != nil {
+		return nil, err
+	}
+	unlock := s.sandboxes.lock(sb.ID)
+	defer unlock()
+	if _, err := s.sandboxes.replace(sb.ID, func(next *sandbox) { next.Resources = raw }); err != nil {
+		return nil, err
+	}
+	return &runtimeapi.UpdatePodSandboxResourcesResponse{}, nil
+}
+
+// resources are the pod's overhead and resources: the last resize's, or
+// those it was created with.
+func (sb *sandbox) resources() *runtimeapi.LinuxPodSandboxConfig {
+	cfg := &runtimeapi.LinuxPodSandboxConfig{
+		Overhead: sb.config.GetLinux().GetOverhead(), Resources: sb.config.GetLinux().GetResources(),
+	}
+	if len(sb.Resources) > 0 {
+		updated := &runtimeapi.LinuxPodSandboxConfig{}
+		if protojson.Unmarshal(sb.Resources, updated) == nil {
+			cfg = updated
+		}
+	}
+	return cfg
+}
