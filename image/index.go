@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -68,6 +69,10 @@ type Index struct {
 // OpenIndex loads the index at path; a missing file is an empty index.
 func OpenIndex(path string) (*Index, error) {
 	idx := &Index{path: path, images: map[string]*Image{}, pending: map[string]*PendingPull{}}
+	// A rktlet killed while saving the index left its temporary file.
+	if err := atomicfile.RemoveStale(filepath.Dir(path)); err != nil {
+		return nil, err
+	}
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return idx, nil

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/rktlet/rktlet/internal/atomicfile"
 )
 
 // ErrUnknownContainer is returned for a container no follower writes.
@@ -28,6 +30,10 @@ type Manager struct {
 // NewManager keeps its checkpoints in stateDir.
 func NewManager(stateDir string, log *slog.Logger) (*Manager, error) {
 	if err := os.MkdirAll(stateDir, 0o700); err != nil {
+		return nil, err
+	}
+	// A rktlet killed while saving a checkpoint left its temporary file.
+	if err := atomicfile.RemoveStale(stateDir); err != nil {
 		return nil, err
 	}
 	return &Manager{stateDir: stateDir, log: log, pods: map[string]*podFollower{}, owner: map[string]string{}}, nil

@@ -206,6 +206,10 @@ func (s *recordStore[T]) list() []T {
 // and reported in corrupt: one bad file must not keep everything else from
 // being recovered, and it stays there for an operator to look at.
 func (s *recordStore[T]) readAll(decode func(name string, data []byte) (T, error)) (items []T, corrupt []error, err error) {
+	// A rktlet killed while saving a record left its temporary file.
+	if err := atomicfile.RemoveStale(s.dir); err != nil {
+		return nil, nil, err
+	}
 	entries, err := os.ReadDir(s.dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil, nil

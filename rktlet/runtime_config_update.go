@@ -28,6 +28,9 @@ type nodeConfig struct {
 
 func loadNodeConfig(stateDir string) (*nodeConfig, error) {
 	n := &nodeConfig{path: filepath.Join(stateDir, "runtime-config.json")}
+	if err := atomicfile.RemoveStale(stateDir); err != nil {
+		return n, err
+	}
 	b, err := os.ReadFile(n.path)
 	if errors.Is(err, os.ErrNotExist) {
 		return n, nil
