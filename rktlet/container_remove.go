@@ -34,7 +34,7 @@ func (s *Service) removeContainer(ctx context.Context, c *container) error {
 		return err
 	}
 	if sb, err := s.sandboxes.get(c.SandboxID); err == nil && sb.state == runtimeapi.PodSandboxState_SANDBOX_READY {
-		if err := s.rktApps.AppRemove(ctx, sb.RktUUID, c.App); err != nil {
+		if err := s.rktApps.AppRemove(ctx, sb.RktUUID, c.App); err != nil && s.podStillRunning(ctx, sb) {
 			return fmt.Errorf("removing container %s: %w", c.ID, err)
 		}
 	}
@@ -47,4 +47,17 @@ func (s *Service) removeContainer(ctx context.Context, c *container) error {
 		return fmt.Errorf("removing the cgroups of container %s: %w", c.ID, err)
 	}
 	return s.containers.delete(c.ID)
+}
+
+// podStillRunning tells, after `rkt app rm` failed, whether the pod is
+// still up: a kubelet removes a dead container's earlier attempts while
+// it stops the pod, and in a pod going down the app goes with the pod's
+// `rkt rm` instead. Asked of systemd, since the pod's state in memory
+// follows its unit's with a delay.
+func (s *Service) podStillRunning(ctx context.Context, sb *sandbox) bool {
+	st, err := s.systemd.State(ctx, sb.Unit)
+	if err != nil {
+		return true
+	}
+	return sandboxStateOf(sb, st.ActiveState) == runtimeapi.PodSandboxState_SANDBOX_READY
 }
