@@ -7,7 +7,7 @@ VERSION ?= 0.1.0-g$(shell git rev-parse --short HEAD 2>/dev/null || echo unknown
 LDFLAGS := -X github.com/rktlet/rktlet/rktlet.Version=$(VERSION)
 TESTBED := hack/testbed.sh
 
-.PHONY: all build rkt cri-tools run test test-unit test-busy smoke e2e critest critest-seeds \
+.PHONY: all build rkt cri-tools kubelet run test test-unit test-kubelet test-busy smoke e2e critest critest-seeds \
 	fuzz crash lint testbed-up testbed-down testbed-status clean
 
 all: build
@@ -23,6 +23,10 @@ rkt:
 ## cri-tools: crictl, critest and ginkgo pinned to cri-tools v1.37.0 (cached)
 cri-tools:
 	bash hack/build-cri-tools.sh
+
+## kubelet: the kubelet v1.37.2 the kubelet suite runs, in _output/kubelet (cached)
+kubelet:
+	bash hack/build-kubelet.sh
 
 testbed-up: build
 	bash $(TESTBED) up
@@ -54,6 +58,11 @@ smoke: testbed-up
 e2e: testbed-up
 	bash $(TESTBED) start-rktlet
 	bash hack/test-e2e.sh
+
+## test-kubelet: a real kubelet (standalone, static pods) against the bed's rktlet
+test-kubelet: testbed-up
+	bash $(TESTBED) start-rktlet
+	bash hack/test-kubelet.sh
 
 ## critest: the CRI validation suite with test/critest/{focus,skip}.txt
 critest: testbed-up

@@ -327,6 +327,7 @@ start_rktlet() {
 	stop_rktlet
 	in_bed systemd-run --unit=rktlet --collect --quiet \
 		--property=Type=exec --property=KillMode=process \
+		--property=Restart=on-failure --property=RestartSec=200ms \
 		--setenv=PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
 		"$ROOT/_output/bin/rktlet" \
 		--socket="$SOCKET" \
