@@ -680,3 +680,14 @@ func TestPlainRktEnter(t *testing.T) {
 		t.Fatalf("rkt enter by hand: %v: %q", err, out)
 	}
 }
+
+// Commands reach the container word for word: systemd specifiers (%n, %i),
+// its $ expansions, quotes and backslashes in the words of a command are
+// the command's, not the unit file's.
+func TestCommandWordsVerbatim(t *testing.T) {
+	p := newGRPCPod(t, env(t, "RKTLET_SOCKET"), "verbatim")
+	p.run("printf", `printf '%s|%d|%%n|%%i|$HOME|'"'"'q'"'"'|\\|\n' word 7`, `word|7|%n|%i|$HOME|'q'|\|`, nil)
+	p.run("args", `echo "$0" "$1" "$2"`, `%n $$ a\"b`, func(c *runtimeapi.ContainerConfig) {
+		c.Command = []string{"sh", "-c", `echo "$0" "$1" "$2"`, "%n", "$$", `a\"b`}
+	})
+}
