@@ -45,6 +45,7 @@ func TestKubelet(t *testing.T) {
 			"RestartPolicyOnFailure":      testOnFailure,
 			"DeleteWithinGracePeriod":     testDelete,
 			"TenContainers":               testTenContainers,
+			"LogRotation":                 testLogRotation,
 		} {
 			t.Run(name, func(t *testing.T) {
 				t.Parallel()
@@ -381,6 +382,58 @@ func testTenContainers(t *testing.T, k *kubelet) {
 func isNotExist(path string) bool {
 	_, err := os.Lstat(path)
 	return os.IsNotExist(err)
+}
+
+// The kubelet rotates a log past containerLogMaxSize (1 MiB here): it
+// renames the file, asks ReopenContainerLog for a new one, and the lines
+// go on in the new file.
+func testLogRotation(t *testing.T, k *kubelet) {
+	c := container("chatty", `i=0; while true; do printf 'line-%07d %0200d\n' $i 0; i=$((i+1)); [ $((i % 500)) = 0 ] && sleep 1; done`)
+	name := k.apply(t, podSpec("rotation", m{"containers": []m{c}}))
+	p := k.waitPod(t, name, 120*time.Second, "Running", func(p *pod) bool {
+		s := p.container("chatty")
+		return s != nil && s.State.Running != nil
+	})
+	dir := filepath.Join(k.podLogs, fmt.Sprintf("%s_%s_%s", namespace, k.fullName(name), p.Metadata.UID), "chatty")
+	var rotated []string
+	waitFor(t, 90*time.Second, "a rotated log file", func() bool {
+		rotated, _ = filepath.Glob(filepath.Join(dir, "0.log.*"))
+		return len(rotated) > 0
+	}, func() string {
+		entries, _ := os.ReadDir(dir)
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		return fmt.Sprintf("files: %v", names)
+	})
+	last := regexp.MustCompile(`line-([0-9]{7})`)
+	lastIn := func(path string) string {
+		b, _ := os.ReadFile(path)
+		all := last.FindAllStringSubmatch(string(b), -1)
+		if len(all) == 0 {
+			return ""
+		}
+		return all[len(all)-1][1]
+	}
+	// The newest rotated file is the one without a compression suffix.
+	var plain string
+	for _, r := range rotated {
+		if !strings.HasSuffix(r, ".gz") {
+			plain = r
+		}
+	}
+	if plain == "" {
+		t.Fatalf("no uncompressed rotated file: %v", rotated)
+	}
+	before := lastIn(plain)
+	waitFor(t, 30*time.Second, "lines after the rotation in the new 0.log", func() bool {
+		now := lastIn(filepath.Join(dir, "0.log"))
+		return now != "" && now > before
+	})
+	if logs := k.containerLogs(t, name, "chatty", false); !last.MatchString(logs) {
+		t.Errorf("/containerLogs after the rotation: %.200q", logs)
+	}
 }
 
 // waitFor polls cond until it holds, or fails naming what it waited for.
