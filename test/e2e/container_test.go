@@ -284,6 +284,13 @@ func TestContainerBadInput(t *testing.T) {
 	bidirectionalUnprivileged.Mounts = bidirectionalRO.Mounts
 	maskedRel := good("masked-rel")
 	maskedRel.Linux = &runtimeapi.LinuxContainerConfig{SecurityContext: &runtimeapi.LinuxContainerSecurityContext{ReadonlyPaths: []string{"proc/sys"}}}
+	unified := func(name, key, value string) *runtimeapi.ContainerConfig {
+		c := good(name)
+		c.Linux = &runtimeapi.LinuxContainerConfig{Resources: &runtimeapi.LinuxContainerResources{
+			Unified: map[string]string{"memory.oom.group": "1", key: value},
+		}}
+		return c
+	}
 	for _, c := range []struct {
 		what  string
 		pod   string
@@ -291,6 +298,9 @@ func TestContainerBadInput(t *testing.T) {
 		code  string
 		names string
 	}{
+		{"unknown unified key", podID, unified("unified-unknown", "memory.bogus", "1"), "InvalidArgument", `unified["memory.bogus"]`},
+		{"unified cgroup core file", podID, unified("unified-core", "cgroup.procs", "1"), "InvalidArgument", `unified["cgroup.procs"]`},
+		{"unified value out of range", podID, unified("unified-range", "cpu.weight", "10001"), "InvalidArgument", `unified["cpu.weight"] = "10001"`},
 		{"unknown sandbox", "0123456789abcdef", good("x"), "NotFound", "0123456789abcdef"},
 		{"image not pulled", podID, missingImage, "NotFound", "registry.k8s.io/never/pulled:1"},
 		{"duplicate name", podID, good("taken"), "AlreadyExists", "taken"},
