@@ -6,7 +6,8 @@
 # The kubelet sets host-wide sysctls at start. The tests restore them, and
 # so does this script afterwards, whatever became of the tests (a timeout
 # kills them before their cleanup runs); it also stops a kubelet left
-# running and removes /var/lib/kubelet if the kubelet created it.
+# running and removes /var/lib/kubelet and /var/log/containers if the
+# kubelet created them.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -17,8 +18,9 @@ go test -c -tags e2e -o _output/bin/kubelet.test ./test/kubelet
 SYSCTLS="vm/overcommit_memory vm/panic_on_oom kernel/panic kernel/panic_on_oops kernel/keys/root_maxkeys kernel/keys/root_maxbytes"
 declare -A saved
 for s in $SYSCTLS; do saved[$s]=$(cat "/proc/sys/$s"); done
-had_kubelet_dir=false
+had_kubelet_dir=false had_log_links=false
 [ -e /var/lib/kubelet ] && had_kubelet_dir=true
+[ -e /var/log/containers ] && had_log_links=true
 restore() {
 	bash hack/testbed.sh exec -- systemctl stop rktlet-e2e-kubelet.service >/dev/null 2>&1 || true
 	local s
@@ -29,6 +31,7 @@ restore() {
 		fi
 	done
 	$had_kubelet_dir || rm -rf /var/lib/kubelet
+	$had_log_links || rm -rf /var/log/containers
 }
 trap restore EXIT
 

@@ -84,8 +84,8 @@ func testLimitsLogsRunStats(t *testing.T, k *kubelet) {
 		"limits":   m{"cpu": "200m", "memory": "64Mi"},
 	}
 	name := k.apply(t, podSpec("limits", m{"containers": []m{c}}))
-	p := k.waitPod(t, name, 120*time.Second, "Ready", (*pod).ready)
-	id := strings.TrimPrefix(p.container("main").ContainerID, "rktlet://")
+	p := k.waitPod(t, name, 120*time.Second, "Ready", (*pod).Ready)
+	id := strings.TrimPrefix(p.Container("main").ContainerID, "rktlet://")
 
 	// The limits the kubelet sent are the ones in force.
 	var inspect struct {
@@ -153,7 +153,7 @@ func testLimitsLogsRunStats(t *testing.T, k *kubelet) {
 		}
 		k.getJSON(t, fmt.Sprintf("http://127.0.0.1:%d/stats/summary", kubeletROPort), &summary)
 		for _, sp := range summary.Pods {
-			if sp.PodRef.Name != k.fullName(name) {
+			if sp.PodRef.Name != k.FullName(name) {
 				continue
 			}
 			b, _ := json.Marshal(sp)
@@ -188,7 +188,7 @@ func testLifecycle(t *testing.T, k *kubelet) {
 		"containers":     []m{writer, reader},
 		"volumes":        []m{{"name": "work", "emptyDir": m{}}},
 	}))
-	k.waitPod(t, name, 120*time.Second, "Ready", (*pod).ready)
+	k.waitPod(t, name, 120*time.Second, "Ready", (*pod).Ready)
 	for file, want := range map[string]string{"init": "init-done\n", "from-writer": "shared\n", "poststart": "poststart\n"} {
 		if out, err := k.run(t, name, "reader", "cat", "/work/"+file); err != nil || out != want {
 			t.Errorf("the reader's /work/%s: %q, %v; want %q", file, out, err, want)
@@ -196,7 +196,7 @@ func testLifecycle(t *testing.T, k *kubelet) {
 	}
 	for end := time.Now().Add(60 * time.Second); time.Now().Before(end); time.Sleep(2 * time.Second) {
 		p := k.pod(t, name)
-		if p == nil || !p.ready() {
+		if p == nil || !p.Ready() {
 			t.Fatalf("the pod is no longer Ready: %v", p)
 		}
 		for _, c := range p.Status.ContainerStatuses {
@@ -214,13 +214,13 @@ func testLivenessRestart(t *testing.T, k *kubelet) {
 	c["livenessProbe"] = m{"exec": m{"command": []string{"cat", "/tmp/healthy"}}, "initialDelaySeconds": 1, "periodSeconds": 2, "failureThreshold": 1}
 	name := k.apply(t, podSpec("liveness", m{"containers": []m{c}, "terminationGracePeriodSeconds": 2}))
 	p := k.waitPod(t, name, 120*time.Second, "restarted by its liveness probe", func(p *pod) bool {
-		s := p.container("probed")
+		s := p.Container("probed")
 		return s != nil && s.RestartCount >= 1 && s.State.Running != nil
 	})
 	if prev := k.containerLogs(t, name, "probed", true); !strings.Contains(prev, "started\n") {
 		t.Errorf("the previous attempt's log through the kubelet = %q", prev)
 	}
-	dir := filepath.Join(k.podLogs, fmt.Sprintf("%s_%s_%s", namespace, k.fullName(name), p.Metadata.UID), "probed")
+	dir := filepath.Join(k.PodLogs, fmt.Sprintf("%s_%s_%s", namespace, k.FullName(name), p.Metadata.UID), "probed")
 	for _, f := range []string{"0.log", "1.log"} {
 		b, err := os.ReadFile(filepath.Join(dir, f))
 		if err != nil || !strings.Contains(string(b), "started") {
@@ -238,7 +238,7 @@ func testOnFailure(t *testing.T, k *kubelet) {
 	}))
 	backOff := false
 	p := k.waitPod(t, name, 150*time.Second, "restarted twice", func(p *pod) bool {
-		s := p.container("fails")
+		s := p.Container("fails")
 		if s != nil && s.State.Waiting != nil && s.State.Waiting.Reason == "CrashLoopBackOff" {
 			backOff = true
 		}
@@ -247,10 +247,10 @@ func testOnFailure(t *testing.T, k *kubelet) {
 	if !backOff {
 		t.Errorf("the failing container was never in CrashLoopBackOff: %v", p)
 	}
-	if term := p.container("fails").LastState.Terminated; term == nil || term.ExitCode != 1 {
+	if term := p.Container("fails").LastState.Terminated; term == nil || term.ExitCode != 1 {
 		t.Errorf("the failing container's last state: %v", p)
 	}
-	s := p.container("succeeds")
+	s := p.Container("succeeds")
 	if s == nil || s.RestartCount != 0 || s.State.Terminated == nil || s.State.Terminated.ExitCode != 0 || s.State.Terminated.Reason != "Completed" {
 		t.Errorf("the container that exits 0: %+v", s)
 	}
@@ -262,8 +262,8 @@ func testDelete(t *testing.T, k *kubelet) {
 	const grace = 5
 	c := container("sleeper", `trap 'echo term; exit 0' TERM; while true; do sleep 0.2; done`)
 	name := k.apply(t, podSpec("deleted", m{"containers": []m{c}, "terminationGracePeriodSeconds": grace}))
-	p := k.waitPod(t, name, 120*time.Second, "Ready", (*pod).ready)
-	ids := strings.Fields(crictl(t, "pods", "-q", "--name", k.fullName(name), "--state", "ready"))
+	p := k.waitPod(t, name, 120*time.Second, "Ready", (*pod).Ready)
+	ids := strings.Fields(crictl(t, "pods", "-q", "--name", k.FullName(name), "--state", "ready"))
 	if len(ids) != 1 {
 		t.Fatalf("sandboxes of %s: %v", name, ids)
 	}
@@ -326,7 +326,7 @@ func testRktletRestart(t *testing.T, k *kubelet) {
 	b := container("b", `exec sleep 3600`)
 	b["readinessProbe"] = execProbe(2, "true")
 	name := k.apply(t, podSpec("survivor", m{"containers": []m{a, b}}))
-	before := k.waitPod(t, name, 120*time.Second, "Ready", (*pod).ready)
+	before := k.waitPod(t, name, 120*time.Second, "Ready", (*pod).Ready)
 
 	pid := strings.TrimSpace(run(t, "systemctl", "show", "-p", "MainPID", "--value", "rktlet.service"))
 	run(t, "systemctl", "kill", "--signal=SIGKILL", "--kill-whom=main", "rktlet.service")
@@ -344,17 +344,17 @@ func testRktletRestart(t *testing.T, k *kubelet) {
 		}
 		return false
 	})
-	after := k.waitPod(t, name, 10*time.Second, "Ready within 10 s of rktlet's recovery", (*pod).ready)
+	after := k.waitPod(t, name, 10*time.Second, "Ready within 10 s of rktlet's recovery", (*pod).Ready)
 	t.Logf("Ready %v after rktlet recovered", time.Since(recovered).Round(10*time.Millisecond))
 	// And so it stays, with the same containers, for a few PLEG relists.
 	for end := time.Now().Add(15 * time.Second); ; time.Sleep(time.Second) {
 		for _, c := range before.Status.ContainerStatuses {
-			now := after.container(c.Name)
+			now := after.Container(c.Name)
 			if now == nil || now.ContainerID != c.ContainerID || now.RestartCount != c.RestartCount {
 				t.Fatalf("container %s changed: before %+v, after %+v", c.Name, c, now)
 			}
 		}
-		if !after.ready() {
+		if !after.Ready() {
 			t.Fatalf("no longer Ready: %v", after)
 		}
 		if time.Now().After(end) {
@@ -373,7 +373,7 @@ func testTenContainers(t *testing.T, k *kubelet) {
 		cs = append(cs, c)
 	}
 	name := k.apply(t, podSpec("ten", m{"containers": cs}))
-	p := k.waitPod(t, name, 240*time.Second, "Ready", (*pod).ready)
+	p := k.waitPod(t, name, 240*time.Second, "Ready", (*pod).Ready)
 	if len(p.Status.ContainerStatuses) != 10 {
 		t.Fatalf("container statuses: %v", p)
 	}
@@ -391,10 +391,10 @@ func testLogRotation(t *testing.T, k *kubelet) {
 	c := container("chatty", `i=0; while true; do printf 'line-%07d %0200d\n' $i 0; i=$((i+1)); [ $((i % 500)) = 0 ] && sleep 1; done`)
 	name := k.apply(t, podSpec("rotation", m{"containers": []m{c}}))
 	p := k.waitPod(t, name, 120*time.Second, "Running", func(p *pod) bool {
-		s := p.container("chatty")
+		s := p.Container("chatty")
 		return s != nil && s.State.Running != nil
 	})
-	dir := filepath.Join(k.podLogs, fmt.Sprintf("%s_%s_%s", namespace, k.fullName(name), p.Metadata.UID), "chatty")
+	dir := filepath.Join(k.PodLogs, fmt.Sprintf("%s_%s_%s", namespace, k.FullName(name), p.Metadata.UID), "chatty")
 	var rotated []string
 	waitFor(t, 90*time.Second, "a rotated log file", func() bool {
 		rotated, _ = filepath.Glob(filepath.Join(dir, "0.log.*"))
