@@ -36,6 +36,8 @@ type Config struct {
 	StreamTLSCert string `toml:"stream-tls-cert" json:"stream-tls-cert"`
 	StreamTLSKey  string `toml:"stream-tls-key" json:"stream-tls-key"`
 	LogLevel      string `toml:"log-level" json:"log-level"`
+	// LogFormat is "text" (key=value) or "json".
+	LogFormat string `toml:"log-format" json:"log-format"`
 	// RegistryMirrors maps a registry host (as in an image reference, e.g.
 	// "registry.k8s.io") to the endpoints tried in order before the registry
 	// itself. An endpoint is a URL; "http://" allows plain HTTP for it alone.
@@ -58,6 +60,7 @@ func Default() Config {
 		CNIPluginDirs:   []string{"/opt/cni/bin", "/usr/lib/cni"},
 		StreamAddress:   "127.0.0.1:0",
 		LogLevel:        "info",
+		LogFormat:       "text",
 		RegistryMirrors: map[string][]string{},
 	}
 }
@@ -69,6 +72,21 @@ func Load(args []string, output *os.File) (Config, error) {
 	fs := flag.NewFlagSet("rktlet", flag.ContinueOnError)
 	if output != nil {
 		fs.SetOutput(output)
+	}
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), `Usage:
+  rktlet [flags]             serve the Kubernetes CRI on --socket
+  rktlet --version           rktlet's version, the rkt it would use, the CRI it serves
+  rktlet config default      print a complete config file with every key at its default
+  rktlet config check FILE   check a config file, naming every bad key and value
+
+rktlet runs each pod as a systemd unit whose process is rkt app sandbox.
+The README (https://github.com/rktlet/rktlet) says how to install it on a node
+and point a kubelet at it. Flags override the config file (`+DefaultFile+`).
+
+Flags:
+`)
+		fs.PrintDefaults()
 	}
 	var configFile string
 	fs.StringVar(&configFile, "config", "", "path of the TOML config file (default "+DefaultFile+" when it exists)")
@@ -85,6 +103,7 @@ func Load(args []string, output *os.File) (Config, error) {
 	fs.StringVar(&flags.StreamTLSCert, "stream-tls-cert", cfg.StreamTLSCert, "PEM certificate of the streaming server (with --stream-tls-key: TLS)")
 	fs.StringVar(&flags.StreamTLSKey, "stream-tls-key", cfg.StreamTLSKey, "PEM private key of the streaming server")
 	fs.StringVar(&flags.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
+	fs.StringVar(&flags.LogFormat, "log-format", cfg.LogFormat, "text (key=value lines) or json")
 	mirrors := mirrorFlag{}
 	fs.BoolVar(&flags.RegistryMirrorsOnly, "registry-mirrors-only", cfg.RegistryMirrorsOnly, "pull images of a host that has mirrors only from its mirrors, never from the registry itself")
 	fs.Var(&mirrors, "registry-mirror", "HOST=ENDPOINT[,ENDPOINT...]: mirrors tried for registry HOST (repeatable; http:// endpoints use plain HTTP)")
@@ -130,6 +149,8 @@ func Load(args []string, output *os.File) (Config, error) {
 			cfg.StreamTLSKey = flags.StreamTLSKey
 		case "log-level":
 			cfg.LogLevel = flags.LogLevel
+		case "log-format":
+			cfg.LogFormat = flags.LogFormat
 		case "registry-mirrors-only":
 			cfg.RegistryMirrorsOnly = flags.RegistryMirrorsOnly
 		case "registry-mirror":
@@ -148,29 +169,41 @@ func Load(args []string, output *os.File) (Config, error) {
 
 // decodeFile reads a TOML file into cfg, refusing keys rktlet does not know.
 func decodeFile(path string, cfg *Config) error {
+	unknown, err := decode(path, cfg)
+	if err != nil {
+		return err
+	}
+	return errors.Join(unknown...)
+}
+
+// decode reads a TOML file into cfg; unknown lists the keys rktlet does not
+// know, err says why the file could not be read at all.
+func decode(path string, cfg *Config) (unknown []error, err error) {
 	md, err := toml.DecodeFile(path, cfg)
 	if err != nil {
 		var perr toml.ParseError
 		if errors.As(err, &perr) {
-			return fmt.Errorf("config file %s: %s", path, perr.Error())
+			return nil, fmt.Errorf("config file %s: %s", path, perr.Error())
 		}
-		return fmt.Errorf("config file %s: %w", path, err)
+		return nil, fmt.Errorf("config file %s: %w", path, err)
 	}
-	if undecoded := md.Undecoded(); len(undecoded) > 0 {
-		keys := make([]string, 0, len(undecoded))
-		for _, k := range undecoded {
-			keys = append(keys, k.String())
-		}
-		return fmt.Errorf("config file %s: unknown key %q", path, keys[0])
+	for _, k := range md.Undecoded() {
+		unknown = append(unknown, fmt.Errorf("config file %s: unknown key %q", path, k.String()))
 	}
 	if cfg.RegistryMirrors == nil {
 		cfg.RegistryMirrors = map[string][]string{}
 	}
-	return nil
+	return unknown, nil
 }
 
-// Validate checks every setting and names the key of the first bad one.
+// Validate checks every setting and names the key of each bad one.
 func (c *Config) Validate() error {
+	return errors.Join(c.problems()...)
+}
+
+// problems lists every bad setting, each naming its key.
+func (c *Config) problems() []error {
+	var errs []error
 	absolute := []struct{ key, value string }{
 		{"socket", c.Socket},
 		{"rkt-path", c.RktPath},
@@ -180,36 +213,39 @@ func (c *Config) Validate() error {
 		{"cni-conf-dir", c.CNIConfDir},
 	}
 	for _, s := range absolute {
-		if s.value == "" {
-			return fmt.Errorf("%s: must not be empty", s.key)
-		}
-		if !filepath.IsAbs(s.value) {
-			return fmt.Errorf("%s: %q is not an absolute path", s.key, s.value)
+		switch {
+		case s.value == "":
+			errs = append(errs, fmt.Errorf("%s: must not be empty", s.key))
+		case !filepath.IsAbs(s.value):
+			errs = append(errs, fmt.Errorf("%s: %q is not an absolute path", s.key, s.value))
 		}
 	}
 	if len(c.CNIPluginDirs) == 0 {
-		return errors.New("cni-plugin-dirs: must name at least one directory")
+		errs = append(errs, errors.New("cni-plugin-dirs: must name at least one directory"))
 	}
 	for _, d := range c.CNIPluginDirs {
 		if !filepath.IsAbs(d) {
-			return fmt.Errorf("cni-plugin-dirs: %q is not an absolute path", d)
+			errs = append(errs, fmt.Errorf("cni-plugin-dirs: %q is not an absolute path", d))
 		}
 	}
-	host, port, err := net.SplitHostPort(c.StreamAddress)
-	if err != nil {
-		return fmt.Errorf("stream-address: %q is not host:port: %v", c.StreamAddress, err)
-	}
-	if host != "" && net.ParseIP(host) == nil && host != "localhost" {
-		return fmt.Errorf("stream-address: %q is not an IP address", host)
-	}
-	if _, err := net.LookupPort("tcp", port); err != nil {
-		return fmt.Errorf("stream-address: bad port %q", port)
+	if host, port, err := net.SplitHostPort(c.StreamAddress); err != nil {
+		errs = append(errs, fmt.Errorf("stream-address: %q is not host:port: %v", c.StreamAddress, err))
+	} else {
+		if host != "" && net.ParseIP(host) == nil && host != "localhost" {
+			errs = append(errs, fmt.Errorf("stream-address: %q is not an IP address", host))
+		}
+		if _, err := net.LookupPort("tcp", port); err != nil {
+			errs = append(errs, fmt.Errorf("stream-address: bad port %q", port))
+		}
 	}
 	if (c.StreamTLSCert == "") != (c.StreamTLSKey == "") {
-		return errors.New("stream-tls-cert and stream-tls-key: give both or neither")
+		errs = append(errs, errors.New("stream-tls-cert and stream-tls-key: give both or neither"))
 	}
 	if _, err := c.SlogLevel(); err != nil {
-		return err
+		errs = append(errs, err)
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		errs = append(errs, fmt.Errorf("log-format: %q is neither text nor json", c.LogFormat))
 	}
 	hosts := make([]string, 0, len(c.RegistryMirrors))
 	for h := range c.RegistryMirrors {
@@ -218,10 +254,21 @@ func (c *Config) Validate() error {
 	sort.Strings(hosts)
 	for _, h := range hosts {
 		if err := validateMirror(h, c.RegistryMirrors[h]); err != nil {
-			return fmt.Errorf("registry-mirrors: %w", err)
+			errs = append(errs, fmt.Errorf("registry-mirrors: %w", err))
 		}
 	}
-	return nil
+	return errs
+}
+
+// Check reads a config file as rktlet would and lists every problem in it:
+// each key rktlet does not know, then each bad value.
+func Check(path string) []error {
+	cfg := Default()
+	unknown, err := decode(path, &cfg)
+	if err != nil {
+		return []error{err}
+	}
+	return append(unknown, cfg.problems()...)
 }
 
 // SlogLevel maps log-level to a slog level.

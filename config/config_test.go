@@ -113,3 +113,68 @@ func TestLoadMissingConfigFile(t *testing.T) {
 		t.Fatalf("got %v, want an error naming the file", err)
 	}
 }
+
+func TestDefaultTOMLLoadsBackToTheDefaults(t *testing.T) {
+	text := DefaultTOML()
+	cfg, err := Load([]string{"--config", writeFile(t, text)}, nil)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, text)
+	}
+	if !reflect.DeepEqual(cfg, Default()) {
+		t.Fatalf("got %+v, want the defaults %+v", cfg, Default())
+	}
+	def := Default()
+	for key := range fieldsByKey(&def) {
+		if docOf(key) == "" {
+			t.Errorf("key %s has no description in keyDocs", key)
+		}
+		if !strings.Contains(text, "\n"+key+" =") && !strings.Contains(text, "["+key+"]") {
+			t.Errorf("key %s is not in the default file:\n%s", key, text)
+		}
+	}
+	if len(keyDocs) != len(fieldsByKey(&def)) {
+		t.Errorf("keyDocs has %d keys, Config %d", len(keyDocs), len(fieldsByKey(&def)))
+	}
+}
+
+func TestCheckNamesEveryProblem(t *testing.T) {
+	path := writeFile(t, `
+socket = "relative.sock"
+bogus-key = 1
+log-format = "xml"
+
+[registry-mirrors]
+"registry.k8s.io" = ["ftp://mirror"]
+`)
+	problems := Check(path)
+	var all []string
+	for _, p := range problems {
+		all = append(all, p.Error())
+	}
+	text := strings.Join(all, "\n")
+	for _, want := range []string{`unknown key "bogus-key"`, "socket:", "log-format:", "registry.k8s.io"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("Check does not name %s:\n%s", want, text)
+		}
+	}
+	if len(problems) != 4 {
+		t.Errorf("%d problems, want 4:\n%s", len(problems), text)
+	}
+	if problems := Check(writeFile(t, DefaultTOML())); len(problems) != 0 {
+		t.Errorf("the default file has problems: %v", problems)
+	}
+	if problems := Check(filepath.Join(t.TempDir(), "missing.toml")); len(problems) != 1 {
+		t.Errorf("a missing file: %v", problems)
+	}
+}
+
+// contrib/rktlet.toml is `rktlet config default`, so that it never drifts.
+func TestContribConfigIsTheDefault(t *testing.T) {
+	b, err := os.ReadFile("../contrib/rktlet.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(b) != DefaultTOML() {
+		t.Fatal("contrib/rktlet.toml differs from `rktlet config default`: regenerate it with `_output/bin/rktlet config default > contrib/rktlet.toml`")
+	}
+}

@@ -7,17 +7,20 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/rktlet/rktlet/internal/panics"
 	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
+	"github.com/coreos/go-systemd/v22/daemon"
 	"github.com/rktlet/rktlet/cli"
 	"github.com/rktlet/rktlet/config"
 	"github.com/rktlet/rktlet/image"
+	"github.com/rktlet/rktlet/internal/logging"
+	"github.com/rktlet/rktlet/internal/panics"
 	"github.com/rktlet/rktlet/journal"
 	"github.com/rktlet/rktlet/network"
 	"github.com/rktlet/rktlet/rktlet"
@@ -26,11 +29,29 @@ import (
 	"google.golang.org/grpc"
 )
 
+// notify tells the service manager of rktlet's state (sd_notify) when it
+// runs as a Type=notify unit; elsewhere it does nothing.
+func notify(log *slog.Logger, states ...string) {
+	if _, err := daemon.SdNotify(false, strings.Join(states, "\n")); err != nil {
+		log.Warn("telling systemd of rktlet's state (sd_notify)", "error", err)
+	}
+}
+
 // shutdownGrace bounds how long in-flight RPCs may finish after SIGTERM.
 const shutdownGrace = 30 * time.Second
 
 func main() {
-	if err := run(os.Args[1:]); err != nil {
+	args := os.Args[1:]
+	var err error
+	switch {
+	case len(args) > 0 && args[0] == "config":
+		err = configCommand(args[1:], os.Stdout)
+	case wantsVersion(args):
+		err = printVersion(args, os.Stdout)
+	default:
+		err = run(args)
+	}
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			os.Exit(0)
 		}
@@ -45,7 +66,7 @@ func run(args []string) error {
 		return err
 	}
 	level, _ := cfg.SlogLevel() // validated by Load
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	log := logging.New(os.Stderr, level, cfg.LogFormat)
 	slog.SetDefault(log) // for packages with no logger of their own (internal/panics)
 
 	for _, dir := range []string{cfg.StateDir, cfg.RktDataDir} {
@@ -106,6 +127,8 @@ func run(args []string) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	serving := make(chan struct{})
+	notify(log, "STATUS=recovering pods and containers from systemd and the state files")
 	// The sandbox index is rebuilt from systemd and the state files before
 	// any sandbox RPC is answered (they say Unavailable until then); a
 	// systemd that does not answer yet is retried.
@@ -118,6 +141,10 @@ func run(args []string) error {
 			err := svc.Recover(recoverCtx)
 			cancel()
 			if err == nil {
+				// Type=notify: the unit is active once pods and containers
+				// can be asked for, not merely once the socket exists.
+				<-serving
+				notify(log, daemon.SdNotifyReady, "STATUS=serving the CRI on "+cfg.Socket)
 				svc.WatchUnits(ctx)
 				return
 			}
@@ -129,7 +156,10 @@ func run(args []string) error {
 		}
 	}()
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(listener) }()
+	go func() {
+		close(serving)
+		serveErr <- srv.Serve(listener)
+	}()
 	log.Info("rktlet serving", "version", rktlet.Version, "socket", cfg.Socket, "streaming", stream.url.String(), "rkt", cfg.RktPath, "stage1", cfg.Stage1Path)
 
 	select {
@@ -138,6 +168,7 @@ func run(args []string) error {
 	case <-ctx.Done():
 	}
 	log.Info("shutting down: no new RPCs, waiting for those in flight; pods keep running")
+	notify(log, daemon.SdNotifyStopping)
 	done := make(chan struct{})
 	go func() { srv.GracefulStop(); close(done) }()
 	select {
