@@ -7,7 +7,7 @@ VERSION ?= 0.1.0-g$(shell git rev-parse --short HEAD 2>/dev/null || echo unknown
 LDFLAGS := -X github.com/rktlet/rktlet/rktlet.Version=$(VERSION)
 TESTBED := hack/testbed.sh
 
-.PHONY: all build rkt cri-tools kubelet run test test-unit test-kubelet test-busy smoke e2e critest critest-seeds \
+.PHONY: all build install rkt cri-tools kubelet run test test-unit test-kubelet test-busy smoke e2e critest critest-seeds \
 	fuzz crash lint testbed-up testbed-down testbed-status clean
 
 all: build
@@ -15,6 +15,34 @@ all: build
 ## build: the rktlet binary in _output/bin
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(OUT)/bin/rktlet ./cmd/rktlet
+
+# Where `make install` puts things (DESTDIR is prepended to each).
+PREFIX         ?= /usr/local
+BINDIR         ?= $(PREFIX)/bin
+LIBDIR         ?= $(PREFIX)/lib
+SYSCONFDIR     ?= /etc
+SYSTEMDUNITDIR ?= /etc/systemd/system
+STAGE1_DIR     := $(LIBDIR)/rkt/stage1-images
+
+## install: rktlet, rkt, stage1-host.aci, the systemd unit and (unless one is there) the config
+install: build rkt
+	install -D -m 0755 $(OUT)/bin/rktlet $(DESTDIR)$(BINDIR)/rktlet
+	install -D -m 0755 $(OUT)/rkt/bin/rkt $(DESTDIR)$(BINDIR)/rkt
+	install -D -m 0644 $(OUT)/rkt/bin/stage1-host.aci $(DESTDIR)$(STAGE1_DIR)/stage1-host.aci
+	mkdir -p $(DESTDIR)$(SYSTEMDUNITDIR)
+	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' contrib/systemd/rktlet.service.in \
+		>$(DESTDIR)$(SYSTEMDUNITDIR)/rktlet.service
+	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/rktlet.service
+	@mkdir -p $(DESTDIR)$(SYSCONFDIR)/rktlet
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/rktlet/rktlet.toml ]; then \
+		echo "keeping $(DESTDIR)$(SYSCONFDIR)/rktlet/rktlet.toml"; \
+	else \
+		$(OUT)/bin/rktlet config default | sed \
+			-e 's|^rkt-path = .*|rkt-path = "$(BINDIR)/rkt"|' \
+			-e 's|^stage1-path = .*|stage1-path = "$(STAGE1_DIR)/stage1-host.aci"|' \
+			>$(DESTDIR)$(SYSCONFDIR)/rktlet/rktlet.toml; \
+		echo "wrote $(DESTDIR)$(SYSCONFDIR)/rktlet/rktlet.toml"; \
+	fi
 
 ## rkt: rkt v1.30.0 and stage1-host.aci in _output/rkt/bin (cached)
 rkt:

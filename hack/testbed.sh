@@ -325,8 +325,10 @@ status() {
 
 start_rktlet() {
 	stop_rktlet
-	in_bed systemd-run --unit=rktlet --collect --quiet \
-		--property=Type=exec --property=KillMode=process \
+	# Type=notify: systemd-run returns once rktlet said READY=1, which it
+	# does when it serves and has recovered its pods (or once it failed).
+	if ! in_bed systemd-run --unit=rktlet --collect --quiet \
+		--property=Type=notify --property=KillMode=process \
 		--property=Restart=on-failure --property=RestartSec=200ms \
 		--setenv=PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
 		"$ROOT/_output/bin/rktlet" \
@@ -342,9 +344,13 @@ start_rktlet() {
 		--registry-mirror="k8s.gcr.io=http://$REGISTRY" \
 		--registry-mirror="public.ecr.aws=http://$REGISTRY" \
 		--registry-mirrors-only \
-		--log-level=debug "$@"
-	# Up means recovered: until then pod and container calls answer
-	# Unavailable, and Status's RuntimeReady says Recovering.
+		--log-level=debug "$@"; then
+		log "rktlet did not start:"
+		in_bed journalctl -u rktlet --no-pager -n 30 >&2 || true
+		return 1
+	fi
+	# And so Status says: until then pod and container calls answer
+	# Unavailable, and RuntimeReady says Recovering.
 	local i ready
 	for i in $(seq 1 600); do
 		if in_bed test -S "$SOCKET"; then
