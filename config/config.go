@@ -38,6 +38,9 @@ type Config struct {
 	LogLevel      string `toml:"log-level" json:"log-level"`
 	// LogFormat is "text" (key=value) or "json".
 	LogFormat string `toml:"log-format" json:"log-format"`
+	// MetricsAddress is where Prometheus metrics are served (host:port,
+	// /metrics); "" serves none.
+	MetricsAddress string `toml:"metrics-address" json:"metrics-address"`
 	// RegistryMirrors maps a registry host (as in an image reference, e.g.
 	// "registry.k8s.io") to the endpoints tried in order before the registry
 	// itself. An endpoint is a URL; "http://" allows plain HTTP for it alone.
@@ -61,6 +64,7 @@ func Default() Config {
 		StreamAddress:   "127.0.0.1:0",
 		LogLevel:        "info",
 		LogFormat:       "text",
+		MetricsAddress:  "127.0.0.1:9778",
 		RegistryMirrors: map[string][]string{},
 	}
 }
@@ -104,6 +108,7 @@ Flags:
 	fs.StringVar(&flags.StreamTLSKey, "stream-tls-key", cfg.StreamTLSKey, "PEM private key of the streaming server")
 	fs.StringVar(&flags.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&flags.LogFormat, "log-format", cfg.LogFormat, "text (key=value lines) or json")
+	fs.StringVar(&flags.MetricsAddress, "metrics-address", cfg.MetricsAddress, "host:port where Prometheus metrics are served (/metrics); empty: none")
 	mirrors := mirrorFlag{}
 	fs.BoolVar(&flags.RegistryMirrorsOnly, "registry-mirrors-only", cfg.RegistryMirrorsOnly, "pull images of a host that has mirrors only from its mirrors, never from the registry itself")
 	fs.Var(&mirrors, "registry-mirror", "HOST=ENDPOINT[,ENDPOINT...]: mirrors tried for registry HOST (repeatable; http:// endpoints use plain HTTP)")
@@ -151,6 +156,8 @@ Flags:
 			cfg.LogLevel = flags.LogLevel
 		case "log-format":
 			cfg.LogFormat = flags.LogFormat
+		case "metrics-address":
+			cfg.MetricsAddress = flags.MetricsAddress
 		case "registry-mirrors-only":
 			cfg.RegistryMirrorsOnly = flags.RegistryMirrorsOnly
 		case "registry-mirror":
@@ -228,15 +235,9 @@ func (c *Config) problems() []error {
 			errs = append(errs, fmt.Errorf("cni-plugin-dirs: %q is not an absolute path", d))
 		}
 	}
-	if host, port, err := net.SplitHostPort(c.StreamAddress); err != nil {
-		errs = append(errs, fmt.Errorf("stream-address: %q is not host:port: %v", c.StreamAddress, err))
-	} else {
-		if host != "" && net.ParseIP(host) == nil && host != "localhost" {
-			errs = append(errs, fmt.Errorf("stream-address: %q is not an IP address", host))
-		}
-		if _, err := net.LookupPort("tcp", port); err != nil {
-			errs = append(errs, fmt.Errorf("stream-address: bad port %q", port))
-		}
+	errs = append(errs, checkAddress("stream-address", c.StreamAddress)...)
+	if c.MetricsAddress != "" {
+		errs = append(errs, checkAddress("metrics-address", c.MetricsAddress)...)
 	}
 	if (c.StreamTLSCert == "") != (c.StreamTLSKey == "") {
 		errs = append(errs, errors.New("stream-tls-cert and stream-tls-key: give both or neither"))
@@ -269,6 +270,22 @@ func Check(path string) []error {
 		return []error{err}
 	}
 	return append(unknown, cfg.problems()...)
+}
+
+// checkAddress checks a host:port to listen on, the host an IP address.
+func checkAddress(key, addr string) []error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return []error{fmt.Errorf("%s: %q is not host:port: %v", key, addr, err)}
+	}
+	var errs []error
+	if host != "" && net.ParseIP(host) == nil && host != "localhost" {
+		errs = append(errs, fmt.Errorf("%s: %q is not an IP address", key, host))
+	}
+	if _, err := net.LookupPort("tcp", port); err != nil {
+		errs = append(errs, fmt.Errorf("%s: bad port %q", key, port))
+	}
+	return errs
 }
 
 // SlogLevel maps log-level to a slog level.

@@ -24,6 +24,7 @@ var keyDocs = []struct{ key, doc string }{
 	{"stream-tls-key", "PEM private key of the streaming server."},
 	{"log-level", "debug, info, warn or error."},
 	{"log-format", "text (key=value lines) or json. Under systemd each line goes to the journal with its priority."},
+	{"metrics-address", "host:port where Prometheus metrics are served, at /metrics; \"\" serves none.\nKeep it on loopback, or behind what guards the node's other metrics."},
 	{"registry-mirrors-only", "Pull the images of a registry that has mirrors from its mirrors only (air-gapped nodes)."},
 	{"registry-mirrors", "Mirrors tried in order before a registry itself, by registry host. An endpoint is\nhttp://host[:port] (plain HTTP) or https://host[:port]. For example:\n  \"registry.k8s.io\" = [\"https://mirror.example.com\"]"},
 }

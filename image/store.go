@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/rktlet/rktlet/internal/panics"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -14,6 +13,8 @@ import (
 
 	"github.com/rktlet/rktlet/cli"
 	"github.com/rktlet/rktlet/errdefs"
+	"github.com/rktlet/rktlet/internal/metrics"
+	"github.com/rktlet/rktlet/internal/panics"
 	"golang.org/x/sync/singleflight"
 )
 
@@ -181,6 +182,10 @@ func (s *Store) pull(ctx context.Context, ref Reference, auth *Auth) (Image, err
 	}
 	recorded = true
 	img, err := s.index.FinishPull(pendingKey, Image{ID: id, User: cfg.user, Size: size, Entrypoint: cfg.entrypoint, Cmd: cfg.cmd}, ref.TagRef(), repoDigest, aci)
+	if err == nil {
+		metrics.ImagePulls.Observe(time.Since(start).Seconds())
+		metrics.ImagePullBytes.Add(float64(size))
+	}
 	s.log.Debug("pulled", "ref", ref.String(), "aci", aci, "fetched", how,
 		"resolve", resolved.Sub(start), "fetch", fetched.Sub(start), "record", time.Since(fetched))
 	return img, err

@@ -13,6 +13,7 @@ import (
 	"github.com/coreos/go-systemd/v22/sdjournal"
 
 	"github.com/rktlet/rktlet/internal/atomicfile"
+	"github.com/rktlet/rktlet/internal/metrics"
 )
 
 const (
@@ -76,6 +77,9 @@ type podFollower struct {
 	byID   map[string]*sink
 	saved  checkpoint // the last checkpoint written
 	resume checkpoint // read at start, used once
+	// newest is the time of the newest journal entry handled: its age
+	// when lines are written is the follower's lag (metrics.LogLag).
+	newest time.Time
 
 	stop     chan struct{} // ends the follower at once
 	finish   chan struct{} // ends it once the journal is read to its end
@@ -195,6 +199,9 @@ func (f *podFollower) flushLocked(cursor string) {
 		}
 		files[id] = s.mark()
 	}
+	if !f.newest.IsZero() {
+		metrics.LogLag.WithLabelValues(f.podID).Set(time.Since(f.newest).Seconds())
+	}
 	f.saved = checkpoint{Cursor: cursor, Files: files}
 	if err := f.saveLocked(); err != nil {
 		f.log.Warn("saving the log checkpoint", "pod", f.podID, "err", err)
@@ -262,6 +269,9 @@ func (f *podFollower) run() {
 				f.log.Warn("writing a container log", "container", id, "path", s.Path, "err", err)
 			}
 		}
+		if !f.newest.IsZero() {
+			metrics.LogLag.WithLabelValues(f.podID).Set(time.Since(f.newest).Seconds())
+		}
 		f.mu.Unlock()
 		unwritten, lastWrite = false, time.Now()
 	}
@@ -316,6 +326,9 @@ func (f *podFollower) readBatch(r *reader) (int, bool, error) {
 		}
 		if more == 0 {
 			return n, true, nil
+		}
+		if usec, err := r.j.GetRealtimeUsec(); err == nil {
+			f.newest = time.UnixMicro(int64(usec))
 		}
 		if err := f.handle(r); err != nil {
 			return n + 1, false, err

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rktlet/rktlet/internal/atomicfile"
+	"github.com/rktlet/rktlet/internal/metrics"
 )
 
 // ErrUnknownContainer is returned for a container no follower writes.
@@ -174,6 +175,7 @@ func (m *Manager) FinishPod(podID string, timeout time.Duration) {
 	if err := os.Remove(m.checkpointPath(podID)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		m.log.Warn("removing a log checkpoint", "pod", podID, "err", err)
 	}
+	metrics.LogLag.DeleteLabelValues(podID)
 }
 
 // Close stops every follower after writing its checkpoint.

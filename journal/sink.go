@@ -10,6 +10,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/rktlet/rktlet/internal/metrics"
 )
 
 // flushSize is how much a sink buffers before it writes to its file.
@@ -183,11 +185,14 @@ func (s *sink) flush() error {
 }
 
 func (s *sink) drop(err error) error {
+	lines := 0
 	for _, b := range s.pending {
 		if b == '\n' {
-			s.dropped++
+			lines++
 		}
 	}
+	s.dropped += int64(lines)
+	metrics.LogLinesDropped.Add(float64(lines))
 	s.pending = s.pending[:0]
 	s.lastErr = err
 	return err

@@ -10,10 +10,12 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/rktlet/rktlet/internal/metrics"
 )
 
 // UnaryInterceptor logs every RPC (one debug line: method, duration, code;
-// failures at error level), maps errors to gRPC codes, and turns a panic in a
+// failures at error level) and counts it (metrics.RPCs), maps errors to gRPC codes, and turns a panic in a
 // handler into an Internal error instead of a dead daemon.
 func UnaryInterceptor(log *slog.Logger) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
@@ -47,6 +49,7 @@ func StreamInterceptor(log *slog.Logger) grpc.StreamServerInterceptor {
 
 func logRPC(ctx context.Context, log *slog.Logger, method string, start time.Time, err error) {
 	code := status.Code(err)
+	metrics.RPCs.WithLabelValues(method, code.String()).Observe(time.Since(start).Seconds())
 	if err != nil {
 		log.ErrorContext(ctx, "RPC failed", "method", method, "duration", time.Since(start), "code", code.String(), "error", status.Convert(err).Message())
 		return

@@ -16,6 +16,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/rktlet/rktlet/internal/metrics"
 	"github.com/rktlet/rktlet/network"
 	"github.com/rktlet/rktlet/systemd"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -28,6 +29,7 @@ const podStartTimeout = 2 * time.Minute
 // RunPodSandbox starts a pod: a network namespace joined to the CNI network,
 // then a transient unit running `rkt app sandbox` in it.
 func (s *Service) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandboxRequest) (*runtimeapi.RunPodSandboxResponse, error) {
+	arrived := time.Now()
 	if err := s.requireRecovered(); err != nil {
 		return nil, err
 	}
@@ -75,6 +77,7 @@ func (s *Service) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandb
 		}
 		return nil, err
 	}
+	metrics.PodStarts.Observe(time.Since(arrived).Seconds())
 	return &runtimeapi.RunPodSandboxResponse{PodSandboxId: id}, nil
 }
 

@@ -5,6 +5,7 @@ package systemd
 import (
 	"context"
 	"fmt"
+	"github.com/rktlet/rktlet/internal/metrics"
 	"github.com/rktlet/rktlet/internal/panics"
 	"sync"
 
@@ -69,6 +70,7 @@ func (c *Conn) get(ctx context.Context) (*sddbus.Conn, error) {
 			return nil, fmt.Errorf("connecting to systemd over D-Bus: %w", d.err)
 		}
 		c.conn = d.conn
+		metrics.DBusConnects.Inc()
 		return d.conn, nil
 	case <-ctx.Done():
 		go func() {

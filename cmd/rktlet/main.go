@@ -20,6 +20,7 @@ import (
 	"github.com/rktlet/rktlet/config"
 	"github.com/rktlet/rktlet/image"
 	"github.com/rktlet/rktlet/internal/logging"
+	"github.com/rktlet/rktlet/internal/metrics"
 	"github.com/rktlet/rktlet/internal/panics"
 	"github.com/rktlet/rktlet/journal"
 	"github.com/rktlet/rktlet/network"
@@ -73,6 +74,15 @@ func run(args []string) error {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return err
 		}
+	}
+
+	if cfg.MetricsAddress != "" {
+		ms, err := metrics.Listen(cfg.MetricsAddress, metrics.Registry(), log)
+		if err != nil {
+			return err
+		}
+		defer ms.Close(context.Background())
+		log.Info("serving metrics", "address", "http://"+ms.Addr+"/metrics")
 	}
 
 	listener, lock, err := listen(cfg.Socket)
@@ -136,11 +146,13 @@ func run(args []string) error {
 		// Recovery and the watcher build the index every RPC reads: a
 		// panic there leaves it wrong, so rktlet exits and starts over.
 		defer panics.Exit("recovery and the unit watcher")
+		began := time.Now()
 		for ctx.Err() == nil {
 			recoverCtx, cancel := context.WithTimeout(ctx, time.Minute)
 			err := svc.Recover(recoverCtx)
 			cancel()
 			if err == nil {
+				metrics.Recovery.Set(time.Since(began).Seconds())
 				// Type=notify: the unit is active once pods and containers
 				// can be asked for, not merely once the socket exists.
 				<-serving

@@ -127,6 +127,8 @@ func startInstanceIn(t *testing.T, dir string, extraArgs ...string) *instance {
 		"--cni-conf-dir", env(t, "CNI_CONF_DIR"),
 		"--cni-plugin-dirs", env(t, "CNI_PLUGIN_DIRS"),
 		"--log-level", "debug",
+		// The bed's rktlet has the default port.
+		"--metrics-address", "127.0.0.1:0",
 	}
 	inst.cmd = exec.Command(env(t, "RKTLET_BIN"), append(args, extraArgs...)...)
 	inst.cmd.Stderr = inst.stderr
