@@ -39,8 +39,9 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
-// Command builds an rkt command with rktlet's global flags. The app and attach
-// experiments are what `rkt app …` needs (DESIGN.md §5).
+// Command builds an rkt command with rktlet's global flags. `rkt app …` and
+// `rkt attach` are experiments in rkt v1.30.0, enabled by environment
+// variables (RKT_EXPERIMENT_APP, RKT_EXPERIMENT_ATTACH).
 func (r *Rkt) Command(ctx context.Context, args ...string) *exec.Cmd {
 	full := append([]string{"--dir=" + r.DataDir}, args...)
 	cmd := exec.CommandContext(ctx, r.Path, full...)

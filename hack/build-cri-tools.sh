@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds crictl, critest and ginkgo pinned to cri-tools v1.37.0 (DESIGN.md §6)
-# into $OUT. Cached: a second run with the same pins returns at once.
+# Builds crictl, critest and ginkgo pinned to cri-tools v1.37.0 from the Go
+# module proxy into $OUT (critest is a Go test binary of cri-tools). Cached: a second run with the same pins returns at once.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)

@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-	# rkt's autotools build (DESIGN.md §5)
+	# rkt's autotools build (hack/build-rkt.sh)
 	autoconf automake libacl1-dev cpio gperf pkg-config make gcc git
 	# cgo for the journal reader
 	libsystemd-dev

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The test bed: a real systemd (the host's when it is PID 1, otherwise a
-# private one in its own PID/mount/UTS/cgroup namespaces, DESIGN.md §4), real
-# rkt, CNI plugins and registries on 127.0.0.1, in which rktlet and its tests
-# run.
+# private one in its own PID/mount/UTS/cgroup namespaces; README, "The test
+# bed"), real rkt, CNI plugins and registries on 127.0.0.1, in which rktlet
+# and its tests run.
 #
 #   testbed.sh up                 install packages, build tools and images, start it all
 #   testbed.sh down               remove everything `up` made (also after a failed run)
@@ -82,7 +82,7 @@ v1_bed_dirs() {
 init_bed() {
 	mount -t proc proc /proc
 	# systemd PID 1 makes / shared, except with container= set: rkt needs it
-	# shared or the app's overlay never appears inside the pod (DESIGN.md §5).
+	# shared or the app's overlay never appears inside the pod.
 	mount --make-rshared /
 	mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs /run
 	mount -t cgroup2 -o nsdelegate cgroup2 /sys/fs/cgroup

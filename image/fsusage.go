@@ -1,4 +1,3 @@
-// Package image serves the CRI ImageService from rkt's image store.
 package image
 
 import (

@@ -1,3 +1,6 @@
+// Package image keeps the images rktlet pulled: an index of CRI image
+// names and IDs over rkt's image store, pulls through rkt's fetcher, and
+// the disk usage of the store.
 package image
 
 import (

@@ -116,9 +116,8 @@ func (s *Service) waitExited(ctx context.Context, c *container, sb *sandbox, d t
 	}
 }
 
-// killApp sends SIGKILL to every process of the app's unit inside the pod,
-// through the pod's systemd (rkt app stop, whose unit stop escalates), or
-// directly through the app's cgroup when that does not end it.
+// killApp sends SIGKILL to every process in the app's cgroup (the app unit
+// inside the pod): the app and whatever it or an exec started.
 func (s *Service) killApp(ctx context.Context, sb *sandbox, c *container) error {
 	return s.appCgroups.Kill(ctx, sb.Unit, c.App)
 }

@@ -18,7 +18,7 @@ import (
 type Conn struct {
 	mu   sync.Mutex
 	conn *sddbus.Conn
-	// dial is replaceable in tests.
+	// dial opens a new connection; NewConn's dials the system bus.
 	dial func(ctx context.Context) (*sddbus.Conn, error)
 }
 

@@ -40,8 +40,9 @@ var ErrJobFailed = errors.New("systemd job failed")
 const jobTimeout = 2 * time.Minute
 
 // runJob starts a job with start and waits for its result. The result
-// channel is buffered: go-systemd's job listener blocks on an unbuffered
-// one when nobody reads any more (DESIGN.md §3).
+// channel is buffered: go-systemd's job listener sends the result once, and
+// blocks on an unbuffered channel when nobody reads it any more (a caller
+// whose context ended).
 func runJob(ctx context.Context, what string, start func(ch chan<- string) error) error {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds look-alikes of the images critest pulls (DESIGN.md §6) offline and
+# Builds look-alikes of the images critest pulls (it runs offline here) and
 # pushes them to the test bed's registries. Debian's busybox (dynamic, applets
 # as hard links) is the base; small static Go programs stand in for nginx,
 # httpd, pause and nonewprivs. The OCI layout is cached in _output/images and
