@@ -7,7 +7,7 @@ VERSION ?= 0.1.0-g$(shell git rev-parse --short HEAD 2>/dev/null || echo unknown
 LDFLAGS := -X github.com/rktlet/rktlet/rktlet.Version=$(VERSION)
 TESTBED := hack/testbed.sh
 
-.PHONY: all build install rkt cri-tools kubelet run test test-unit test-kubelet test-busy smoke e2e critest critest-seeds \
+.PHONY: all build install install-files rkt cri-tools kubelet run test test-unit test-kubelet test-busy smoke e2e critest critest-seeds \
 	fuzz crash lint testbed-up testbed-down testbed-status clean
 
 all: build
@@ -26,6 +26,11 @@ STAGE1_DIR     := $(LIBDIR)/rkt/stage1-images
 
 ## install: rktlet, rkt, stage1-host.aci, the systemd unit and (unless one is there) the config
 install: build rkt
+	$(MAKE) --no-print-directory install-files
+
+# install-files copies what install built; the e2e tests call it alone while
+# the bed's rktlet runs from $(OUT)/bin.
+install-files:
 	install -D -m 0755 $(OUT)/bin/rktlet $(DESTDIR)$(BINDIR)/rktlet
 	install -D -m 0755 $(OUT)/rkt/bin/rkt $(DESTDIR)$(BINDIR)/rkt
 	install -D -m 0644 $(OUT)/rkt/bin/stage1-host.aci $(DESTDIR)$(STAGE1_DIR)/stage1-host.aci

@@ -6,6 +6,9 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 go test -c -tags e2e -o _output/bin/e2e.test ./test/e2e
+# TestInstalledUnit runs what `make install` puts in a scratch root.
+rm -rf _output/install-root
+make --no-print-directory install-files DESTDIR="$ROOT/_output/install-root" >/dev/null
 bash hack/testbed.sh exec -- env \
 	RKTLET_SOCKET=/run/rktlet.sock \
 	RKTLET_BIN="$ROOT/_output/bin/rktlet" \
@@ -18,4 +21,6 @@ bash hack/testbed.sh exec -- env \
 	CNI_PLUGIN_DIRS=/opt/cni/bin,/usr/lib/cni \
 	TESTBED_REGISTRY="${TESTBED_REGISTRY:-127.0.0.1:5000}" \
 	CRASH_ROUNDS="${CRASH_ROUNDS:-}" \
+	INSTALL_ROOT="$ROOT/_output/install-root" \
+	TESTBED_UNITS="${TESTBED_DIR:-$ROOT/_output/testbed}/units" \
 	"$ROOT/_output/bin/e2e.test" -test.v -test.timeout 30m "$@"
