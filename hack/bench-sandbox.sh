@@ -13,7 +13,7 @@ cd "$ROOT"
 source hack/bench/lib.sh
 # Every pod runs a systemd and journald, each holding inotify instances: 50
 # pods need more than the kernel's default 128 (production nodes raise it
-# too, see README). Raised for the run, put back after.
+# too, see README, "Install on a node"). Raised for the run, put back after.
 inotify=/proc/sys/fs/inotify/max_user_instances
 old_inotify=$(cat "$inotify")
 [ "$old_inotify" -ge 1024 ] || echo 1024 >"$inotify"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The test bed: a real systemd (the host's when it is PID 1, otherwise a
-# private one in its own PID/mount/UTS/cgroup namespaces; README, "The test
-# bed"), real rkt, CNI plugins and registries on 127.0.0.1, in which rktlet
-# and its tests run.
+# private one in its own PID/mount/UTS/cgroup namespaces; docs/testing.md),
+# real rkt, CNI plugins and registries on 127.0.0.1, in which rktlet and its
+# tests run.
 #
 #   testbed.sh up                 install packages, build tools and images, start it all
 #   testbed.sh down               remove everything `up` made (also after a failed run)

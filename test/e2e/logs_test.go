@@ -244,7 +244,7 @@ head -c 20000 /dev/zero | tr '\0' x; echo; printf 'last line without newline'`
 	}
 
 	// Operators see the same lines in the pod's journal, each stream on
-	// its own (README: journalctl -M rkt-<uuid> -t <app> RKT_STREAM=…).
+	// its own (docs/internals.md, Logs: journalctl -M rkt-<uuid> -t <app> RKT_STREAM=…).
 	p, err := inspectp(t, socket, podID)
 	if err != nil {
 		t.Fatal(err)
