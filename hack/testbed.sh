@@ -102,7 +102,9 @@ init_bed() {
 	mount --bind "$BED/journald.conf" /etc/systemd/journald.conf
 	hostname rktlet-testbed
 	export container=rktlet-testbed
-	export SYSTEMD_UNIT_PATH=$BED/units SYSTEMD_GENERATOR_PATH=$BED/empty
+	# Transient units (pods, rktlet) are kept in /run/systemd/transient: on
+	# the unit path, a daemon-reload finds them again.
+	export SYSTEMD_UNIT_PATH=$BED/units:/run/systemd/transient SYSTEMD_GENERATOR_PATH=$BED/empty
 	export SYSTEMD_ENVIRONMENT_GENERATOR_PATH=$BED/empty
 	exec /lib/systemd/systemd --system --log-target=console --show-status=no
 }

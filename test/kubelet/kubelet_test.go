@@ -68,13 +68,10 @@ func startKubelet(t *testing.T) *kubelet {
 	// Nothing in here may stop early (t.Fatal): each step is undone.
 	t.Cleanup(func() {
 		if node != nil {
-			k.removeSuitePods(t)
 			if t.Failed() {
 				t.Logf("kubelet log (last 150 lines):\n%s", node.Log(150))
 			}
-			if err := node.Stop(); err != nil {
-				t.Error(err)
-			}
+			k.removeSuitePods(t)
 		}
 		if err := host.Undo(); err != nil {
 			t.Error(err)
@@ -103,9 +100,10 @@ func crictl(t testing.TB, args ...string) string {
 	return run(t, env(t, "CRICTL"), append([]string{"--runtime-endpoint", sock, "--image-endpoint", sock, "--timeout", "60s"}, args...)...)
 }
 
-// removeSuitePods stops and removes what is left of this suite's pods once
-// the kubelet has let go of them. It runs in a cleanup: it reports, never
-// stops early, so that what comes after it is undone too.
+// removeSuitePods has the kubelet tear down this suite's pods, stops the
+// kubelet, then removes what is left of them: with the kubelet stopped
+// nothing else removes them meanwhile. It runs in a cleanup: it reports,
+// never stops early, so that what comes after it is undone too.
 func (k *kubelet) removeSuitePods(t *testing.T) {
 	entries, _ := os.ReadDir(k.Manifests)
 	for _, e := range entries {
@@ -126,11 +124,14 @@ func (k *kubelet) removeSuitePods(t *testing.T) {
 	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline) && len(list("--state", "ready")) > 0; {
 		time.Sleep(time.Second)
 	}
+	if err := k.Stop(); err != nil {
+		t.Error(err)
+	}
 	for _, id := range list() {
 		if _, err := crictl("stopp", id); err != nil {
 			t.Errorf("stopping pod %s: %v", id, err)
 		}
-		if _, err := crictl("rmp", "-f", id); err != nil {
+		if _, err := crictl("rmp", id); err != nil {
 			t.Errorf("removing pod %s: %v", id, err)
 		}
 	}
