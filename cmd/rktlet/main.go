@@ -76,6 +76,13 @@ func run(args []string) error {
 		}
 	}
 
+	listener, lock, err := listen(cfg.Socket)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
+	// After the socket: a second rktlet started by mistake says the socket
+	// is taken, not that the metrics port is.
 	if cfg.MetricsAddress != "" {
 		ms, err := metrics.Listen(cfg.MetricsAddress, metrics.Registry(), log)
 		if err != nil {
@@ -84,12 +91,6 @@ func run(args []string) error {
 		defer ms.Close(context.Background())
 		log.Info("serving metrics", "address", "http://"+ms.Addr+"/metrics")
 	}
-
-	listener, lock, err := listen(cfg.Socket)
-	if err != nil {
-		return err
-	}
-	defer lock.Close()
 
 	sd := systemd.NewConn()
 	defer sd.Close()
