@@ -276,11 +276,17 @@ func logCursor(t testing.TB) string {
 
 var klogError = regexp.MustCompile(`^E[0-9]{4} [0-9:.]+ +[0-9]+ (remote_runtime|remote_image)\.go:`)
 
+// kubeletLog is the kubelet's journal since a cursor.
+func kubeletLog(t testing.TB, from string) string {
+	t.Helper()
+	return run(t, "journalctl", "-u", kubeletUnit, "--no-pager", "-o", "cat", "--after-cursor", from)
+}
+
 // runtimeErrors returns the kubelet's error lines about CRI calls since
 // a cursor.
 func runtimeErrors(t testing.TB, from string) []string {
 	t.Helper()
-	out := run(t, "journalctl", "-u", kubeletUnit, "--no-pager", "-o", "cat", "--after-cursor", from)
+	out := kubeletLog(t, from)
 	var errs []string
 	for _, line := range strings.Split(out, "\n") {
 		if klogError.MatchString(line) {
