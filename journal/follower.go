@@ -199,12 +199,17 @@ func (f *podFollower) flushLocked(cursor string) {
 		}
 		files[id] = s.mark()
 	}
-	if !f.newest.IsZero() {
-		metrics.LogLag.WithLabelValues(f.podID).Set(time.Since(f.newest).Seconds())
-	}
+	f.recordLagLocked()
 	f.saved = checkpoint{Cursor: cursor, Files: files}
 	if err := f.saveLocked(); err != nil {
 		f.log.Warn("saving the log checkpoint", "pod", f.podID, "err", err)
+	}
+}
+
+// recordLagLocked sets the pod's log lag (metrics.LogLag) as lines are written.
+func (f *podFollower) recordLagLocked() {
+	if !f.newest.IsZero() {
+		metrics.LogLag.WithLabelValues(f.podID).Set(time.Since(f.newest).Seconds())
 	}
 }
 
@@ -269,9 +274,7 @@ func (f *podFollower) run() {
 				f.log.Warn("writing a container log", "container", id, "path", s.Path, "err", err)
 			}
 		}
-		if !f.newest.IsZero() {
-			metrics.LogLag.WithLabelValues(f.podID).Set(time.Since(f.newest).Seconds())
-		}
+		f.recordLagLocked()
 		f.mu.Unlock()
 		unwritten, lastWrite = false, time.Now()
 	}

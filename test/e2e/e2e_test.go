@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rktlet/rktlet/test/kubeletnode"
 )
 
 // env reads a setting the test bed passes in.
@@ -97,21 +99,7 @@ func startInstance(t *testing.T, extraArgs ...string) *instance {
 
 // removeDataDir removes an instance's directory, unmounting what rkt left
 // mounted under it first.
-func removeDataDir(dir string) {
-	if b, err := os.ReadFile("/proc/self/mountinfo"); err == nil {
-		var mounts []string
-		for _, line := range strings.Split(string(b), "\n") {
-			f := strings.Fields(line)
-			if len(f) > 4 && strings.HasPrefix(f[4], dir+"/") {
-				mounts = append(mounts, f[4])
-			}
-		}
-		for i := len(mounts) - 1; i >= 0; i-- {
-			_ = syscall.Unmount(mounts[i], syscall.MNT_DETACH)
-		}
-	}
-	os.RemoveAll(dir)
-}
+func removeDataDir(dir string) { kubeletnode.RemoveTree(dir) }
 
 // startInstanceIn starts a rktlet whose socket and directories are in dir,
 // so a second one started in the same dir finds the first one's state.

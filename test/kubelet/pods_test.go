@@ -67,9 +67,11 @@ func TestKubelet(t *testing.T) {
 		// The kubelet removes a crashing container's earlier attempts while
 		// its relist, which listed them a moment before, still asks after
 		// them: NotFound for a container it had removed itself.
+		notFound := regexp.MustCompile(`code = NotFound desc = container \\"([0-9a-f]{64})\\"`)
+		log := kubeletLog(t, start)
 		removedByKubelet := func(line string) bool {
-			m := regexp.MustCompile(`code = NotFound desc = container \\"([0-9a-f]{64})\\"`).FindStringSubmatch(line)
-			return m != nil && strings.Contains(kubeletLog(t, start), `"RemoveContainer" containerID="`+m[1]+`"`)
+			m := notFound.FindStringSubmatch(line)
+			return m != nil && strings.Contains(log, `"RemoveContainer" containerID="`+m[1]+`"`)
 		}
 		for i, line := range all {
 			switch {
