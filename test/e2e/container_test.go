@@ -5,6 +5,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -351,6 +352,7 @@ type grpcPod struct {
 	id     string
 	config *runtimeapi.PodSandboxConfig
 	logDir string
+	socket string
 }
 
 func newGRPCPod(t *testing.T, socket, name string) *grpcPod {
@@ -366,7 +368,7 @@ func newGRPCPod(t *testing.T, socket, name string) *grpcPod {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	t.Cleanup(cancel)
-	return &grpcPod{t: t, ctx: ctx, client: criClient(t, socket), id: podID, config: &podCfg, logDir: logDir}
+	return &grpcPod{t: t, ctx: ctx, client: criClient(t, socket), id: podID, config: &podCfg, logDir: logDir, socket: socket}
 }
 
 // create creates a busybox container running script, logging to
@@ -412,6 +414,22 @@ func (p *grpcPod) waitLog(name, want string) string {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// journalOf returns what the pod's journal holds for a container, for a
+// failure message: it tells output stage1 never sent to the journal from
+// output rktlet did not write to the log file.
+func (p *grpcPod) journalOf(id string) string {
+	info, err := inspectp(p.t, p.socket, p.id)
+	if err != nil {
+		return fmt.Sprintf("(no pod journal: %v)", err)
+	}
+	out, err := exec.Command("journalctl", "-M", info.Info.Machine, "-t", "ctr-"+id[:20], "--no-pager",
+		"-o", "json", "--output-fields=MESSAGE,RKT_STREAM,RKT_EOF,RKT_PARTIAL").CombinedOutput()
+	if err != nil {
+		return fmt.Sprintf("(journalctl: %v: %s)", err, out)
+	}
+	return string(out)
 }
 
 // TestStopContainerSignalAndTimeout: StopContainer sends the container's
@@ -509,7 +527,7 @@ func TestSeccompAndNoNewPrivs(t *testing.T) {
 		log := pod.waitLog(name, "done")
 		for _, w := range tc.want {
 			if !strings.Contains(log, w) {
-				t.Errorf("%s: the app's log lacks %q: %q", tc.name, w, log)
+				t.Errorf("%s: the app's log lacks %q: %q\nits journal:\n%s", tc.name, w, log, pod.journalOf(id))
 			}
 		}
 		// An exec is filtered as the app is (patch 0011).
