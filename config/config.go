@@ -54,7 +54,7 @@ type Config struct {
 // otherwise.
 func Default() Config {
 	return Config{
-		Socket:          "/run/rktlet.sock",
+		Socket:          "/run/rktlet/rktlet.sock",
 		RktPath:         "/usr/bin/rkt",
 		RktDataDir:      "/var/lib/rktlet/rkt",
 		StateDir:        "/var/lib/rktlet/state",

@@ -25,7 +25,7 @@ func TestLoadDefaults(t *testing.T) {
 	if !reflect.DeepEqual(cfg, Default()) {
 		t.Fatalf("got %+v, want the defaults %+v", cfg, Default())
 	}
-	if cfg.Socket != "/run/rktlet.sock" || cfg.RktDataDir != "/var/lib/rktlet/rkt" {
+	if cfg.Socket != "/run/rktlet/rktlet.sock" || cfg.RktDataDir != "/var/lib/rktlet/rkt" {
 		t.Fatalf("unexpected defaults %+v", cfg)
 	}
 }

@@ -12,7 +12,7 @@ import (
 // keyDocs says what each key means, in the order `rktlet config default`
 // writes them. A test checks that every key of Config is here.
 var keyDocs = []struct{ key, doc string }{
-	{"socket", "Unix socket the CRI (gRPC runtime.v1) is served on; the kubelet's containerRuntimeEndpoint."},
+	{"socket", "Unix socket the CRI (gRPC runtime.v1) is served on; the kubelet's containerRuntimeEndpoint. Its directory is made if missing."},
 	{"rkt-path", "The rkt binary, v1.30.0 with rktlet's patches (make rkt, make install)."},
 	{"stage1-path", "The stage1-host image every pod runs with."},
 	{"rkt-data-dir", "rkt's data directory: its pods and its image store."},

@@ -108,6 +108,6 @@ echo "bench-kubelet: containerd" >&2
 "$BENCH" "${COMMON[@]}" --name containerd --endpoint "unix://$RUN/containerd.sock" \
 	--cgroup-driver cgroupfs --unit "" --out "$OUT_CONTAINERD" "$@"
 echo "bench-kubelet: rktlet" >&2
-bash "$TB" exec "$BENCH" "${COMMON[@]}" --name rktlet --endpoint unix:///run/rktlet.sock \
+bash "$TB" exec "$BENCH" "${COMMON[@]}" --name rktlet --endpoint unix:///run/rktlet/rktlet.sock \
 	--cgroup-driver systemd --out "$OUT_RKTLET" "$@"
 "$BENCH" --report "$OUT_CONTAINERD" "$OUT_RKTLET"

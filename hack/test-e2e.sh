@@ -10,7 +10,7 @@ go test -c -tags e2e -o _output/bin/e2e.test ./test/e2e
 rm -rf _output/install-root
 make --no-print-directory install-files DESTDIR="$ROOT/_output/install-root" >/dev/null
 bash hack/testbed.sh exec -- env \
-	RKTLET_SOCKET=/run/rktlet.sock \
+	RKTLET_SOCKET=/run/rktlet/rktlet.sock \
 	RKTLET_BIN="$ROOT/_output/bin/rktlet" \
 	RKT_PATH="$ROOT/_output/rkt/bin/rkt" \
 	STAGE1_PATH="$ROOT/_output/rkt/bin/stage1-host.aci" \

@@ -45,7 +45,7 @@ trap restore EXIT
 trap 'exit 1' INT TERM HUP PIPE
 
 bash hack/testbed.sh exec -- env \
-	RKTLET_SOCKET=/run/rktlet.sock \
+	RKTLET_SOCKET=/run/rktlet/rktlet.sock \
 	KUBELET_BIN="$ROOT/_output/kubelet/kubelet" \
 	CRICTL="$ROOT/_output/cri-tools/crictl" \
 	RKTLET_STATE_DIR=/var/lib/rktlet-testbed/state \

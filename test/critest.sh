@@ -5,7 +5,7 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-SOCKET=${RKTLET_SOCKET:-/run/rktlet.sock}
+SOCKET=${RKTLET_SOCKET:-/run/rktlet/rktlet.sock}
 CRITEST=${CRITEST:-$ROOT/_output/cri-tools/critest}
 REPORT_DIR=${CRITEST_REPORT_DIR:-$ROOT/_output/critest}
 FOCUS_FILE=${CRITEST_FOCUS_FILE:-$ROOT/test/critest/focus.txt}

@@ -27,9 +27,14 @@ func TestInstalledUnit(t *testing.T) {
 	// A name of its own each run: systemd loads a unit file it never saw on
 	// demand, so no daemon-reload is needed (one would be wrong in the bed,
 	// whose unit path is its own).
-	unit := fmt.Sprintf("rktlet-installed-%d.service", time.Now().UnixNano())
+	name := fmt.Sprintf("rktlet-installed-%d", time.Now().UnixNano())
+	unit := name + ".service"
 	work := t.TempDir()
-	socket := filepath.Join(work, "rktlet.sock")
+	// The socket lies in the unit's RuntimeDirectory, as the installed
+	// default does (/run/rktlet/rktlet.sock); named after the unit, since
+	// systemd removes it when the unit stops and the bed's rktlet uses
+	// /run/rktlet.
+	socket := filepath.Join("/run", name, "rktlet.sock")
 
 	b, err := os.ReadFile(filepath.Join(root, "etc/systemd/system/rktlet.service"))
 	if err != nil {
@@ -40,6 +45,10 @@ func TestInstalledUnit(t *testing.T) {
 	if unitText == string(b) {
 		t.Fatalf("the installed unit's ExecStart is not the expected one:\n%s", b)
 	}
+	if !strings.Contains(unitText, "\nRuntimeDirectory=rktlet\n") {
+		t.Fatalf("the installed unit has no RuntimeDirectory=rktlet:\n%s", b)
+	}
+	unitText = strings.ReplaceAll(unitText, "\nRuntimeDirectory=rktlet\n", "\nRuntimeDirectory="+name+"\n")
 	for _, want := range []string{"Type=notify", "Restart=always", "OOMScoreAdjust=-999", "KillMode=process"} {
 		if !strings.Contains(unitText, want) {
 			t.Errorf("the installed unit lacks %s", want)
@@ -160,6 +169,13 @@ func TestInstalledUnit(t *testing.T) {
 	if !strings.Contains(string(body), `rktlet_rpc_duration_seconds_count{code="OK",method="/runtime.v1.RuntimeService/PodSandboxStatus"}`) ||
 		!strings.Contains(string(body), "rktlet_recovery_duration_seconds") {
 		t.Errorf("the installed rktlet's metrics lack its RPCs:\n%.2000s", body)
+	}
+
+	// Stopped, it leaves no socket behind: systemd removes its runtime
+	// directory.
+	sh(t, "systemctl", "stop", unit)
+	if _, err := os.Stat(filepath.Dir(socket)); !os.IsNotExist(err) {
+		t.Errorf("%s is still there after the unit stopped (%v)", filepath.Dir(socket), err)
 	}
 }
 

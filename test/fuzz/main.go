@@ -11,7 +11,7 @@
 // the CRI is fuzzed without a change here. It is bounded in count and time
 // and talks only to the socket it is given.
 //
-//	fuzz -socket /run/rktlet.sock -requests 10000 -duration 15m -image IMAGE
+//	fuzz -socket /run/rktlet/rktlet.sock -requests 10000 -duration 15m -image IMAGE
 package main
 
 import (
@@ -38,7 +38,7 @@ import (
 )
 
 func main() {
-	socket := flag.String("socket", "/run/rktlet.sock", "rktlet's CRI socket")
+	socket := flag.String("socket", "/run/rktlet/rktlet.sock", "rktlet's CRI socket")
 	requests := flag.Int("requests", 10000, "how many requests to send")
 	duration := flag.Duration("duration", 15*time.Minute, "stop after this long even if requests remain")
 	seed := flag.Int64("seed", time.Now().UnixNano(), "random seed (printed, to repeat a run)")

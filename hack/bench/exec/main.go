@@ -28,7 +28,7 @@ import (
 const image = "registry.k8s.io/e2e-test-images/busybox:1.29-2"
 
 var (
-	socket  = flag.String("socket", "/run/rktlet.sock", "rktlet's socket")
+	socket  = flag.String("socket", "/run/rktlet/rktlet.sock", "rktlet's socket")
 	rkt     = flag.String("rkt", "", "rkt binary")
 	dataDir = flag.String("rkt-data-dir", "", "rktlet's rkt data dir")
 	runs    = flag.Int("runs", 30, "execs each way")

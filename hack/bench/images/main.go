@@ -27,7 +27,7 @@ import (
 )
 
 var (
-	socket   = flag.String("socket", "/run/rktlet.sock", "rktlet's socket")
+	socket   = flag.String("socket", "/run/rktlet/rktlet.sock", "rktlet's socket")
 	rkt      = flag.String("rkt", "", "rkt binary")
 	dataDir  = flag.String("rkt-data-dir", "", "rkt data dir for the direct fetches")
 	registry = flag.String("registry", "127.0.0.1:5000", "registry to push to")

@@ -28,7 +28,7 @@ func main() {
 	kubelet := flag.String("kubelet", "", "the kubelet binary")
 	crictl := flag.String("crictl", "", "crictl, to pull the image and remove the pods")
 	name := flag.String("name", "rktlet", "the runtime's name in the table")
-	endpoint := flag.String("endpoint", "unix:///run/rktlet.sock", "the runtime's CRI endpoint")
+	endpoint := flag.String("endpoint", "unix:///run/rktlet/rktlet.sock", "the runtime's CRI endpoint")
 	driver := flag.String("cgroup-driver", "systemd", "the kubelet's cgroup driver for it")
 	unit := flag.String("unit", "rktlet-bench-kubelet.service", "the kubelet's systemd unit; \"\": a child process")
 	image := flag.String("image", "registry.k8s.io/e2e-test-images/busybox:1.29-2", "the pod's image")

@@ -38,7 +38,7 @@ func main() {
 		write(os.Args[2:])
 		return
 	}
-	socket := flag.String("socket", "/run/rktlet.sock", "rktlet's socket")
+	socket := flag.String("socket", "/run/rktlet/rktlet.sock", "rktlet's socket")
 	lines := flag.Int("lines", 200000, "lines written as fast as possible (throughput)")
 	rate := flag.Int("rate", 2000, "lines per second for the delay measurement")
 	seconds := flag.Int("seconds", 5, "duration of the delay measurement")

@@ -22,7 +22,7 @@ import (
 )
 
 var (
-	socket  = flag.String("socket", "/run/rktlet.sock", "rktlet's socket")
+	socket  = flag.String("socket", "/run/rktlet/rktlet.sock", "rktlet's socket")
 	rkt     = flag.String("rkt", "", "rkt binary")
 	stage1  = flag.String("stage1", "", "stage1-host image")
 	dataDir = flag.String("rkt-data-dir", "", "rkt data dir for the direct runs")
