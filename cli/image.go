@@ -16,6 +16,8 @@ type FetchOptions struct {
 	// LocalConfigDir, when set, is used as rkt's local config directory
 	// (auth.d/ with the pull's credentials).
 	LocalConfigDir string
+	// Env is added to rkt's environment (the registry's TLS settings).
+	Env []string
 }
 
 // Fetch runs `rkt fetch` of a docker:// URL and returns the stored image's
@@ -30,7 +32,7 @@ func (r *Rkt) Fetch(ctx context.Context, url string, opts FetchOptions) (string,
 		args = append(args, "--local-config="+opts.LocalConfigDir)
 	}
 	args = append(args, "fetch", "--full", "--pull-policy=update", url)
-	out, err := r.Run(ctx, args...)
+	out, err := r.run(ctx, opts.Env, args...)
 	if err != nil {
 		return "", err
 	}

@@ -70,10 +70,16 @@ func checkArgs(args []string) error {
 
 // Run runs rkt and returns its stdout.
 func (r *Rkt) Run(ctx context.Context, args ...string) ([]byte, error) {
+	return r.run(ctx, nil, args...)
+}
+
+// run runs rkt with env added to its environment.
+func (r *Rkt) run(ctx context.Context, env []string, args ...string) ([]byte, error) {
 	if err := checkArgs(args); err != nil {
 		return nil, err
 	}
 	cmd := r.Command(ctx, args...)
+	cmd.Env = append(cmd.Env, env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {

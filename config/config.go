@@ -11,10 +11,14 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/rktlet/rktlet/internal/registrytls"
 )
 
 // DefaultFile is read when it exists and no --config was given.
@@ -43,11 +47,27 @@ type Config struct {
 	MetricsAddress string `toml:"metrics-address" json:"metrics-address"`
 	// RegistryMirrors maps a registry host (as in an image reference, e.g.
 	// "registry.k8s.io") to the endpoints tried in order before the registry
-	// itself. An endpoint is a URL; "http://" allows plain HTTP for it alone.
+	// itself. An endpoint is a URL; "http://" allows plain HTTP for it alone,
+	// and a path is put in front of the repository (a proxy cache's project).
 	RegistryMirrors map[string][]string `toml:"registry-mirrors" json:"registry-mirrors"`
+	// RegistryHosts holds TLS settings by host[:port] of a registry or a
+	// mirror endpoint.
+	RegistryHosts map[string]RegistryHost `toml:"registry-hosts" json:"registry-hosts"`
 	// RegistryMirrorsOnly keeps pulls of a host that has mirrors off the
 	// registry itself: for air-gapped nodes (and the test bed).
 	RegistryMirrorsOnly bool `toml:"registry-mirrors-only" json:"registry-mirrors-only"`
+}
+
+// RegistryHost is how rktlet reaches one registry or mirror over TLS.
+type RegistryHost struct {
+	// CA is a PEM file of the certificates that sign the host's, trusted
+	// besides the system's.
+	CA string `toml:"ca" json:"ca,omitempty"`
+	// ClientCert and ClientKey, PEM files, are presented to the host.
+	ClientCert string `toml:"client-cert" json:"client-cert,omitempty"`
+	ClientKey  string `toml:"client-key" json:"client-key,omitempty"`
+	// SkipVerify accepts any certificate from the host.
+	SkipVerify bool `toml:"skip-verify" json:"skip-verify,omitempty"`
 }
 
 // Default returns the settings used when neither a flag nor the file says
@@ -66,6 +86,7 @@ func Default() Config {
 		LogFormat:       "text",
 		MetricsAddress:  "127.0.0.1:9778",
 		RegistryMirrors: map[string][]string{},
+		RegistryHosts:   map[string]RegistryHost{},
 	}
 }
 
@@ -111,7 +132,9 @@ Flags:
 	fs.StringVar(&flags.MetricsAddress, "metrics-address", cfg.MetricsAddress, "host:port where Prometheus metrics are served (/metrics); empty: none")
 	mirrors := mirrorFlag{}
 	fs.BoolVar(&flags.RegistryMirrorsOnly, "registry-mirrors-only", cfg.RegistryMirrorsOnly, "pull images of a host that has mirrors only from its mirrors, never from the registry itself")
-	fs.Var(&mirrors, "registry-mirror", "HOST=ENDPOINT[,ENDPOINT...]: mirrors tried for registry HOST (repeatable; http:// endpoints use plain HTTP)")
+	fs.Var(&mirrors, "registry-mirror", "HOST=ENDPOINT[,ENDPOINT...]: mirrors tried for registry HOST (repeatable; http:// endpoints use plain HTTP; a path prefixes the repository)")
+	registryHosts := hostFlag{}
+	fs.Var(&registryHosts, "registry-host", "HOST=ca=FILE,client-cert=FILE,client-key=FILE,skip-verify=true: TLS settings for a registry or mirror host[:port] (repeatable; any subset)")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
 	}
@@ -166,6 +189,10 @@ Flags:
 			for host, eps := range mirrors {
 				cfg.RegistryMirrors[host] = eps
 			}
+		case "registry-host":
+			for host, h := range registryHosts {
+				cfg.RegistryHosts[host] = h
+			}
 		}
 	})
 	if err := cfg.Validate(); err != nil {
@@ -199,6 +226,9 @@ func decode(path string, cfg *Config) (unknown []error, err error) {
 	}
 	if cfg.RegistryMirrors == nil {
 		cfg.RegistryMirrors = map[string][]string{}
+	}
+	if cfg.RegistryHosts == nil {
+		cfg.RegistryHosts = map[string]RegistryHost{}
 	}
 	return unknown, nil
 }
@@ -258,6 +288,16 @@ func (c *Config) problems() []error {
 			errs = append(errs, fmt.Errorf("registry-mirrors: %w", err))
 		}
 	}
+	hosts = hosts[:0]
+	for h := range c.RegistryHosts {
+		hosts = append(hosts, h)
+	}
+	sort.Strings(hosts)
+	for _, h := range hosts {
+		for _, err := range validateRegistryHost(h, c.RegistryHosts[h]) {
+			errs = append(errs, fmt.Errorf("registry-hosts.%q: %w", h, err))
+		}
+	}
 	return errs
 }
 
@@ -310,10 +350,17 @@ func validateMirror(host string, endpoints []string) error {
 			return fmt.Errorf("%s: endpoint %q: %v", host, ep, err)
 		}
 		if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("%s: endpoint %q must be http://host[:port] or https://host[:port]", host, ep)
+			return fmt.Errorf("%s: endpoint %q must be http://host[:port][/prefix] or https://host[:port][/prefix]", host, ep)
 		}
-		if u.Path != "" && u.Path != "/" || u.RawQuery != "" || u.User != nil {
-			return fmt.Errorf("%s: endpoint %q must name only a scheme and a host", host, ep)
+		if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			return fmt.Errorf("%s: endpoint %q must name only a scheme, a host and a path prefix", host, ep)
+		}
+		p := strings.Trim(u.Path, "/")
+		if p == "v2" || strings.HasPrefix(p, "v2/") {
+			return fmt.Errorf("%s: endpoint %q: the path is put in front of the repository, and /v2 is the registry API's own: leave it out", host, ep)
+		}
+		if p != "" && !repositoryPrefix.MatchString(p) {
+			return fmt.Errorf("%s: endpoint %q: path %q is not a repository prefix (lowercase components of letters, digits, '.', '_', '-')", host, ep, u.Path)
 		}
 	}
 	return nil
@@ -329,6 +376,75 @@ func (s *stringList) Set(v string) error {
 			*s = append(*s, p)
 		}
 	}
+	return nil
+}
+
+// repositoryPrefix is what a mirror endpoint's path may be: components of a
+// repository name (distribution's grammar).
+var repositoryPrefix = regexp.MustCompile(`^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$`)
+
+// validateRegistryHost checks one host's TLS settings, reading the files
+// as a pull would.
+func validateRegistryHost(host string, h RegistryHost) []error {
+	var errs []error
+	if host == "" || strings.ContainsAny(host, "/ ") || strings.Contains(host, "://") {
+		return []error{errors.New("not a host[:port]")}
+	}
+	if _, _, err := net.SplitHostPort(host); err != nil && strings.Contains(host, ":") && !strings.HasPrefix(host, "[") {
+		errs = append(errs, fmt.Errorf("not a host[:port]: %v", err))
+	}
+	for _, f := range []struct{ key, path string }{{"ca", h.CA}, {"client-cert", h.ClientCert}, {"client-key", h.ClientKey}} {
+		if f.path != "" && !filepath.IsAbs(f.path) {
+			errs = append(errs, fmt.Errorf("%s: %q is not an absolute path", f.key, f.path))
+		}
+	}
+	if len(errs) > 0 {
+		return errs
+	}
+	if _, err := (registrytls.Files{CA: h.CA, ClientCert: h.ClientCert, ClientKey: h.ClientKey}).Config(); err != nil {
+		errs = append(errs, err)
+	}
+	return errs
+}
+
+// hostFlag is --registry-host HOST=ca=FILE,client-cert=FILE,...
+type hostFlag map[string]RegistryHost
+
+func (m hostFlag) String() string {
+	parts := make([]string, 0, len(m))
+	for h := range m {
+		parts = append(parts, h)
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, " ")
+}
+
+func (m hostFlag) Set(v string) error {
+	host, settings, ok := strings.Cut(v, "=")
+	if !ok || host == "" || settings == "" {
+		return fmt.Errorf("want HOST=ca=FILE,client-cert=FILE,client-key=FILE,skip-verify=true, got %q", v)
+	}
+	h := m[host]
+	for _, kv := range strings.Split(settings, ",") {
+		key, value, _ := strings.Cut(strings.TrimSpace(kv), "=")
+		switch key {
+		case "ca":
+			h.CA = value
+		case "client-cert":
+			h.ClientCert = value
+		case "client-key":
+			h.ClientKey = value
+		case "skip-verify":
+			b, err := strconv.ParseBool(value)
+			if err != nil {
+				return fmt.Errorf("skip-verify=%q: want true or false", value)
+			}
+			h.SkipVerify = b
+		default:
+			return fmt.Errorf("unknown setting %q (want ca, client-cert, client-key or skip-verify)", key)
+		}
+	}
+	m[host] = h
 	return nil
 }
 

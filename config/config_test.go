@@ -1,11 +1,20 @@
 package config
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 func writeFile(t *testing.T, content string) string {
@@ -85,7 +94,16 @@ func TestLoadRefusesBadInput(t *testing.T) {
 		{name: "bad stream address", file: "stream-address = \"nowhere\"\n", wantKey: "stream-address"},
 		{name: "stream address not an IP", file: "stream-address = \"example.com:80\"\n", wantKey: "stream-address"},
 		{name: "mirror without scheme", file: "[registry-mirrors]\n\"gcr.io\" = [\"127.0.0.1:5000\"]\n", wantKey: "registry-mirrors"},
-		{name: "mirror with path", file: "[registry-mirrors]\n\"gcr.io\" = [\"http://127.0.0.1:5000/v2\"]\n", wantKey: "registry-mirrors"},
+		{name: "mirror with the API path", file: "[registry-mirrors]\n\"gcr.io\" = [\"http://127.0.0.1:5000/v2\"]\n", wantKey: "registry-mirrors"},
+		{name: "mirror with query", file: "[registry-mirrors]\n\"gcr.io\" = [\"https://m.example/p?x=1\"]\n", wantKey: "registry-mirrors"},
+		{name: "mirror with a bad prefix", file: "[registry-mirrors]\n\"gcr.io\" = [\"https://m.example/Proxy\"]\n", wantKey: "registry-mirrors"},
+		{name: "unknown registry host key", file: "[registry-hosts.\"m.example\"]\ncafile = \"/x\"\n", wantKey: "cafile"},
+		{name: "missing CA", file: "[registry-hosts.\"m.example\"]\nca = \"/nonexistent/ca.pem\"\n", wantKey: "/nonexistent/ca.pem"},
+		{name: "CA not PEM", file: "[registry-hosts.\"m.example\"]\nca = \"/dev/null\"\n", wantKey: "registry-hosts"},
+		{name: "relative CA", file: "[registry-hosts.\"m.example\"]\nca = \"ca.pem\"\n", wantKey: "registry-hosts"},
+		{name: "client cert without key", file: "[registry-hosts.\"m.example\"]\nclient-cert = \"/etc/c.pem\"\n", wantKey: "client-key"},
+		{name: "registry host with scheme", file: "[registry-hosts.\"https://m.example\"]\nskip-verify = true\n", wantKey: "registry-hosts"},
+		{name: "bad registry-host flag", args: []string{"--registry-host", "m.example=cafile=/x"}, wantKey: "cafile"},
 		{name: "mirror without endpoints", file: "[registry-mirrors]\n\"gcr.io\" = []\n", wantKey: "registry-mirrors"},
 		{name: "broken TOML", file: "socket = \n", wantKey: "rktlet.toml"},
 		{name: "bad flag value", args: []string{"--registry-mirror", "gcr.io"}, wantKey: "registry-mirror"},
@@ -177,4 +195,67 @@ func TestContribConfigIsTheDefault(t *testing.T) {
 	if string(b) != DefaultTOML() {
 		t.Fatal("contrib/rktlet.toml differs from `rktlet config default`: regenerate it with `_output/bin/rktlet config default > contrib/rktlet.toml`")
 	}
+}
+
+func TestRegistryHostsAndPrefixedMirrors(t *testing.T) {
+	dir := t.TempDir()
+	certPEM, keyPEM := selfSigned(t)
+	ca, cert, key := filepath.Join(dir, "ca.pem"), filepath.Join(dir, "client.pem"), filepath.Join(dir, "client-key.pem")
+	for path, b := range map[string][]byte{ca: certPEM, cert: certPEM, key: keyPEM} {
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	file := writeFile(t, fmt.Sprintf(`
+[registry-mirrors]
+"docker.io" = ["https://harbor.example/dockerhub-proxy"]
+
+[registry-hosts."harbor.example"]
+ca = %q
+client-cert = %q
+client-key = %q
+
+[registry-hosts."127.0.0.1:5443"]
+skip-verify = true
+`, ca, cert, key))
+	cfg, err := Load([]string{"--config", file, "--registry-host", "other.example:8443=ca=" + ca + ",skip-verify=false"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]RegistryHost{
+		"harbor.example":     {CA: ca, ClientCert: cert, ClientKey: key},
+		"127.0.0.1:5443":     {SkipVerify: true},
+		"other.example:8443": {CA: ca},
+	}
+	if !reflect.DeepEqual(cfg.RegistryHosts, want) {
+		t.Errorf("registry hosts %+v, want %+v", cfg.RegistryHosts, want)
+	}
+	if got := cfg.RegistryMirrors["docker.io"]; !reflect.DeepEqual(got, []string{"https://harbor.example/dockerhub-proxy"}) {
+		t.Errorf("the prefixed mirror came back as %v", got)
+	}
+
+	// A key that is no key pair is refused naming the host.
+	bad := writeFile(t, fmt.Sprintf("[registry-hosts.\"harbor.example\"]\nclient-cert = %q\nclient-key = %q\n", cert, ca))
+	if _, err := Load([]string{"--config", bad}, nil); err == nil || !strings.Contains(err.Error(), `registry-hosts."harbor.example"`) {
+		t.Errorf("a client key that is a certificate: %v, want an error naming the host", err)
+	}
+}
+
+// selfSigned returns a PEM certificate and its PEM key.
+func selfSigned(t *testing.T) (certPEM, keyPEM []byte) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test"}, NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
 }

@@ -26,7 +26,8 @@ var keyDocs = []struct{ key, doc string }{
 	{"log-format", "text (key=value lines) or json. Under systemd each line goes to the journal with its priority."},
 	{"metrics-address", "host:port where Prometheus metrics are served, at /metrics; \"\" serves none.\nKeep it on loopback, or behind what guards the node's other metrics."},
 	{"registry-mirrors-only", "Pull the images of a registry that has mirrors from its mirrors only (air-gapped nodes)."},
-	{"registry-mirrors", "Mirrors tried in order before a registry itself, by registry host. An endpoint is\nhttp://host[:port] (plain HTTP) or https://host[:port]. For example:\n  \"registry.k8s.io\" = [\"https://mirror.example.com\"]"},
+	{"registry-mirrors", "Mirrors tried in order before a registry itself, by registry host. An endpoint is\nhttp://host[:port] (plain HTTP) or https://host[:port], with an optional path put in\nfront of the repository (a proxy cache's project). For example:\n  \"registry.k8s.io\" = [\"https://mirror.example.com\"]\n  \"docker.io\" = [\"https://harbor.example.com/dockerhub-proxy\"]"},
+	{"registry-hosts", "TLS settings of a registry or mirror, by host[:port] as in its endpoint: ca (a PEM\nfile trusted besides the system's roots), client-cert and client-key (PEM files\npresented to it), skip-verify (accept any certificate). For example:\n  [registry-hosts.\"harbor.example.com\"]\n  ca = \"/etc/rktlet/certs/harbor-ca.pem\""},
 }
 
 // DefaultTOML is a complete configuration file: every key at its default,

@@ -44,7 +44,7 @@ func newPullBed(t *testing.T) *pullBed {
 		}
 		return "sha512-name-" + strings.TrimPrefix(dg, "sha256:")[:12], dg, nil
 	}
-	store, err := NewStore(b.rkt, t.TempDir(), nil, false, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	store, err := NewStore(b.rkt, t.TempDir(), Registries{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

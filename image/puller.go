@@ -8,8 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -74,54 +72,6 @@ func (a *Auth) basic() (user, password string, ok bool) {
 	return "", "", false
 }
 
-// endpoint is one place an image may be pulled from.
-type endpoint struct {
-	host     string // host[:port]
-	insecure bool   // plain HTTP
-}
-
-func (e endpoint) String() string {
-	if e.insecure {
-		return "http://" + e.host
-	}
-	return "https://" + e.host
-}
-
-// endpoints lists where to look for ref: its mirrors in order, then the
-// registry itself unless mirrorsOnly and the host has mirrors.
-func endpoints(ref Reference, mirrors map[string][]string, mirrorsOnly bool) []endpoint {
-	var eps []endpoint
-	for _, m := range mirrors[ref.Host()] {
-		u, err := url.Parse(m)
-		if err != nil || u.Host == "" {
-			continue
-		}
-		eps = append(eps, endpoint{host: u.Host, insecure: u.Scheme == "http"})
-	}
-	if mirrorsOnly && len(eps) > 0 {
-		return eps
-	}
-	host := ref.Host()
-	if host == "docker.io" {
-		host = "registry-1.docker.io"
-	}
-	return append(eps, endpoint{host: host, insecure: isLoopback(host)})
-}
-
-// isLoopback tells a registry on this machine, which may speak plain HTTP
-// (as Docker and containerd allow for localhost).
-func isLoopback(hostPort string) bool {
-	host := hostPort
-	if h, _, err := net.SplitHostPort(hostPort); err == nil {
-		host = h
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
 // resolved is what the registry says a reference points to.
 type resolved struct {
 	endpoint endpoint
@@ -150,7 +100,7 @@ type imageConfig struct {
 var platform = v1.Platform{OS: "linux", Architecture: "amd64"}
 
 // resolve asks each endpoint in turn what ref points to.
-func resolve(ctx context.Context, ref Reference, eps []endpoint, auth *Auth) (resolved, error) {
+func resolve(ctx context.Context, ref Reference, eps []endpoint, auth *Auth, transports *transports) (resolved, error) {
 	authenticator := authn.Anonymous
 	if !auth.empty() {
 		authenticator = authn.FromConfig(authn.AuthConfig{
@@ -165,7 +115,13 @@ func resolve(ctx context.Context, ref Reference, eps []endpoint, auth *Auth) (re
 		if ep.insecure {
 			opts = append(opts, name.Insecure)
 		}
-		refStr := ep.host + "/" + ref.Path()
+		transport, err := transports.get(ep)
+		if err != nil {
+			problems = append(problems, err.Error())
+			notFound = false
+			continue
+		}
+		refStr := ep.host + "/" + ep.repository(ref.Path())
 		if ref.Digest != "" {
 			refStr += "@" + ref.Digest.String()
 		} else {
@@ -175,7 +131,7 @@ func resolve(ctx context.Context, ref Reference, eps []endpoint, auth *Auth) (re
 		if err != nil {
 			return resolved{}, fmt.Errorf("image %q at %s: %v: %w", ref, ep, err, errdefs.ErrInvalidArgument)
 		}
-		desc, err := remote.Get(nref, remote.WithContext(ctx), remote.WithAuth(authenticator), remote.WithPlatform(platform))
+		desc, err := remote.Get(nref, remote.WithContext(ctx), remote.WithAuth(authenticator), remote.WithPlatform(platform), remote.WithTransport(transport))
 		if err != nil {
 			if ctx.Err() != nil {
 				return resolved{}, fmt.Errorf("resolving %q at %s: %w", ref, ep, ctx.Err())
@@ -284,15 +240,15 @@ func writeAuthDir(parent, host string, auth *Auth) (string, error) {
 // nameURL is the docker:// URL of ref as written (tag or digest) at ep.
 func nameURL(ref Reference, ep endpoint) string {
 	if ref.Digest != "" {
-		return "docker://" + ep.host + "/" + ref.Path() + "@" + ref.Digest.String()
+		return "docker://" + ep.host + "/" + ep.repository(ref.Path()) + "@" + ref.Digest.String()
 	}
-	return "docker://" + ep.host + "/" + ref.Path() + ":" + ref.Tag
+	return "docker://" + ep.host + "/" + ep.repository(ref.Path()) + ":" + ref.Tag
 }
 
 // fetchURL is the docker:// URL of what was resolved: by manifest digest,
 // so what is stored is exactly that.
 func fetchURL(r resolved, path string) string {
-	return "docker://" + r.endpoint.host + "/" + path + "@" + r.manifest.String()
+	return "docker://" + r.endpoint.host + "/" + r.endpoint.repository(path) + "@" + r.manifest.String()
 }
 
 // errRktFetch wraps a failed rkt fetch with the endpoint tried.

@@ -33,25 +33,25 @@ type rktImages interface {
 // Store is rktlet's image store: rkt's image store plus the index of
 // original names. Reads are answered from the index alone.
 type Store struct {
-	rkt         rktImages
-	index       *Index
-	mirrors     map[string][]string
-	mirrorsOnly bool
-	stateDir    string
-	log         *slog.Logger
+	rkt        rktImages
+	index      *Index
+	registries Registries
+	transports transports
+	stateDir   string
+	log        *slog.Logger
 
 	pulls singleflight.Group
 	// removeMu keeps a removal from racing a pull of the same image.
 	removeMu sync.Mutex
 }
 
-// NewStore opens the index under stateDir. Pulls try a host's mirrors first,
-// and only them when mirrorsOnly.
+// NewStore opens the index under stateDir. Pulls try a host's mirrors first
+// (only them with MirrorsOnly), each reached with its host's TLS settings.
 // The registry credentials a killed rktlet left in stateDir/tmp (rkt's
 // auth configs for pulls in flight) are removed. rktlet opens the store
 // after it took its socket's lock, when no other rktlet of this state dir
 // runs.
-func NewStore(rkt rktImages, stateDir string, mirrors map[string][]string, mirrorsOnly bool, log *slog.Logger) (*Store, error) {
+func NewStore(rkt rktImages, stateDir string, registries Registries, log *slog.Logger) (*Store, error) {
 	if err := os.RemoveAll(filepath.Join(stateDir, "tmp")); err != nil {
 		return nil, fmt.Errorf("removing the credentials of interrupted pulls: %w", err)
 	}
@@ -59,7 +59,7 @@ func NewStore(rkt rktImages, stateDir string, mirrors map[string][]string, mirro
 	if err != nil {
 		return nil, err
 	}
-	return &Store{rkt: rkt, index: idx, mirrors: mirrors, mirrorsOnly: mirrorsOnly, stateDir: stateDir, log: log}, nil
+	return &Store{rkt: rkt, index: idx, registries: registries, stateDir: stateDir, log: log}, nil
 }
 
 // Pull pulls ref and returns the image. Concurrent pulls of one reference
@@ -91,7 +91,7 @@ func (s *Store) Pull(ctx context.Context, refStr string, auth *Auth) (Image, err
 
 func (s *Store) pull(ctx context.Context, ref Reference, auth *Auth) (Image, error) {
 	start := time.Now()
-	eps := endpoints(ref, s.mirrors, s.mirrorsOnly)
+	eps := s.registries.endpoints(ref)
 	// A reference the index does not know yet is most likely a new image:
 	// rkt's fetch of it by name starts now, alongside the registry resolve,
 	// instead of ~20 ms later. What it stored is used only if it is the
@@ -100,7 +100,7 @@ func (s *Store) pull(ctx context.Context, ref Reference, auth *Auth) (Image, err
 	if _, err := s.index.Get(ref.String()); errors.Is(err, errdefs.ErrNotFound) && len(eps) > 0 {
 		early = s.startFetch(ctx, ref, eps[0], nameURL(ref, eps[0]), auth)
 	}
-	r, err := resolve(ctx, ref, eps, auth)
+	r, err := resolve(ctx, ref, eps, auth, &s.transports)
 	resolved := time.Now()
 	if err != nil {
 		s.abandon(early)
@@ -212,7 +212,7 @@ func (s *Store) startFetch(ctx context.Context, ref Reference, ep endpoint, url 
 		defer close(job.done)
 		defer cancel()
 		defer panics.Recover("fetching "+url, func(err error) { job.err = err })
-		opts := cli.FetchOptions{InsecureHTTP: ep.insecure}
+		opts := cli.FetchOptions{InsecureHTTP: ep.insecure, Env: rktTLSEnv(ep)}
 		if !auth.empty() {
 			dir, err := writeAuthDir(filepath.Join(s.stateDir, "tmp"), ep.host, auth)
 			if err != nil {

@@ -89,7 +89,7 @@ func TestReconcile(t *testing.T) {
 		"sha512-interrupted": dockerACI("sha256:m2"),
 		"sha512-stray":       dockerACI("sha256:m3"),
 	}}
-	s, err := NewStore(rkt, t.TempDir(), nil, false, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	s, err := NewStore(rkt, t.TempDir(), Registries{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +122,7 @@ func TestReconcile(t *testing.T) {
 
 func TestRemoveTagKeepsImageWithOtherTags(t *testing.T) {
 	rkt := &fakeRkt{images: map[string]cli.ImageManifest{"sha512-a": dockerACI("sha256:m1")}}
-	s, _ := NewStore(rkt, t.TempDir(), nil, false, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	s, _ := NewStore(rkt, t.TempDir(), Registries{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	s.index.Record(Image{ID: idA}, "docker.io/library/a:1", "", "sha512-a")
 	s.index.Record(Image{ID: idA}, "docker.io/library/a:2", "", "")
 	ctx := context.Background()
@@ -145,22 +145,44 @@ func TestRemoveTagKeepsImageWithOtherTags(t *testing.T) {
 
 func TestEndpoints(t *testing.T) {
 	ref, _ := ParseReference("registry.k8s.io/pause:3.9")
-	mirrors := map[string][]string{"registry.k8s.io": {"http://127.0.0.1:5000", "https://mirror.example"}}
-	eps := endpoints(ref, mirrors, false)
-	want := []endpoint{{"127.0.0.1:5000", true}, {"mirror.example", false}, {"registry.k8s.io", false}}
+	ca := HostTLS{CA: "/etc/rktlet/mirror-ca.pem"}
+	reg := Registries{
+		Mirrors: map[string][]string{"registry.k8s.io": {"http://127.0.0.1:5000", "https://mirror.example/proxy/k8s/"}},
+		Hosts:   map[string]HostTLS{"mirror.example": ca},
+	}
+	eps := reg.endpoints(ref)
+	want := []endpoint{
+		{host: "127.0.0.1:5000", insecure: true},
+		{host: "mirror.example", prefix: "proxy/k8s", tls: ca},
+		{host: "registry.k8s.io"},
+	}
 	if !slices.Equal(eps, want) {
 		t.Fatalf("endpoints %v, want %v", eps, want)
 	}
-	if eps := endpoints(ref, mirrors, true); !slices.Equal(eps, want[:2]) {
+	if got := nameURL(ref, eps[1]); got != "docker://mirror.example/proxy/k8s/pause:3.9" {
+		t.Errorf("the prefixed mirror's URL is %s", got)
+	}
+	if got := eps[1].String(); got != "https://mirror.example/proxy/k8s" {
+		t.Errorf("the prefixed mirror is named %s", got)
+	}
+	if env := rktTLSEnv(eps[1]); len(env) != 1 || env[0] != `RKT_REGISTRY_TLS={"mirror.example":{"ca":"/etc/rktlet/mirror-ca.pem"}}` {
+		t.Errorf("rkt's TLS environment: %q", env)
+	}
+	if env := rktTLSEnv(eps[0]); env != nil {
+		t.Errorf("an endpoint without TLS settings gives rkt %q", env)
+	}
+	reg.MirrorsOnly = true
+	if eps := reg.endpoints(ref); !slices.Equal(eps, want[:2]) {
 		t.Fatalf("mirrors only: endpoints %v, want %v", eps, want[:2])
 	}
 	local, _ := ParseReference("127.0.0.1:5001/x:1")
-	if eps := endpoints(local, nil, true); !eps[0].insecure {
+	if eps := (Registries{MirrorsOnly: true}).endpoints(local); !eps[0].insecure {
 		t.Fatal("a loopback registry should be reachable over plain HTTP")
 	}
 	hub, _ := ParseReference("busybox")
-	if eps := endpoints(hub, nil, true); eps[0].host != "registry-1.docker.io" {
-		t.Fatalf("docker.io endpoint %v", eps[0])
+	hubTLS := HostTLS{SkipVerify: true}
+	if eps := (Registries{Hosts: map[string]HostTLS{"docker.io": hubTLS}}).endpoints(hub); eps[0].host != "registry-1.docker.io" || eps[0].tls != hubTLS {
+		t.Fatalf("docker.io endpoint %+v, want registry-1.docker.io with docker.io's TLS settings", eps[0])
 	}
 }
 
@@ -184,7 +206,7 @@ func TestNewStoreSweepsLeftoverCredentials(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := NewStore(nil, stateDir, nil, false, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
+	if _, err := NewStore(nil, stateDir, Registries{}, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {

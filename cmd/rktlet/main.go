@@ -96,7 +96,7 @@ func run(args []string) error {
 	defer sd.Close()
 	rkt := &cli.Rkt{Path: cfg.RktPath, DataDir: cfg.RktDataDir}
 	cni := &network.CNI{ConfDir: cfg.CNIConfDir, PluginDirs: cfg.CNIPluginDirs, CacheDir: filepath.Join(cfg.StateDir, "cni")}
-	images, err := image.NewStore(rkt, cfg.StateDir, cfg.RegistryMirrors, cfg.RegistryMirrorsOnly, log)
+	images, err := image.NewStore(rkt, cfg.StateDir, registries(cfg), log)
 	if err != nil {
 		return err
 	}
@@ -192,4 +192,13 @@ func run(args []string) error {
 	}
 	// GracefulStop closed the listener, which removed the socket file.
 	return nil
+}
+
+// registries is the image store's view of the registry settings.
+func registries(cfg config.Config) image.Registries {
+	hosts := make(map[string]image.HostTLS, len(cfg.RegistryHosts))
+	for h, s := range cfg.RegistryHosts {
+		hosts[h] = image.HostTLS{CA: s.CA, ClientCert: s.ClientCert, ClientKey: s.ClientKey, SkipVerify: s.SkipVerify}
+	}
+	return image.Registries{Mirrors: cfg.RegistryMirrors, MirrorsOnly: cfg.RegistryMirrorsOnly, Hosts: hosts}
 }
