@@ -40,8 +40,10 @@ func TestDirUsageMissing(t *testing.T) {
 	}
 }
 
-func TestUnescapeMountinfo(t *testing.T) {
-	if got := unescapeMountinfo(`/mnt/with\040space`); got != "/mnt/with space" {
-		t.Fatalf("got %q", got)
+func TestMountpoint(t *testing.T) {
+	for path, want := range map[string]string{"/proc/self/status": "/proc", "/": "/", "/proc/no/such/file": "/proc"} {
+		if got, err := Mountpoint(path); err != nil || got != want {
+			t.Errorf("Mountpoint(%s) = %q, %v; want %q", path, got, err, want)
+		}
 	}
 }

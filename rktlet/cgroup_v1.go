@@ -1,7 +1,6 @@
 package rktlet
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/moby/sys/mountinfo"
+	cgroupsutil "github.com/opencontainers/cgroups"
 	"golang.org/x/sys/unix"
 )
 
@@ -61,19 +62,17 @@ func v1Hierarchies(controllers ...string) (map[string]*v1Hierarchy, error) {
 // parseCgroupV1Mounts lists the cgroup v1 mounts of a mountinfo file, the
 // last mount of a mountpoint first (it hides the earlier ones).
 func parseCgroupV1Mounts(r io.Reader) ([]v1Hierarchy, error) {
+	mounts, err := mountinfo.GetMountsFromReader(r, mountinfo.FSTypeFilter("cgroup"))
+	if err != nil {
+		return nil, err
+	}
 	var out []v1Hierarchy
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		// id parent major:minor root mountpoint options [optional...] - type source superoptions
-		fields := strings.Fields(sc.Text())
-		sep := slices.Index(fields, "-")
-		if sep < 6 || len(fields) < sep+4 || fields[sep+1] != "cgroup" {
-			continue
-		}
+	for _, m := range mounts {
+		// The super options name the controllers: "rw,cpuacct,cpu".
 		var ctrls []string
-		for _, o := range strings.Split(fields[sep+3], ",") {
+		for _, o := range strings.Split(m.VFSOptions, ",") {
 			switch {
-			case o == "rw" || o == "ro" || strings.HasPrefix(o, "name=") || strings.Contains(o, "="):
+			case o == "rw" || o == "ro" || strings.Contains(o, "="):
 			case o == "relatime" || o == "noexec" || o == "nosuid" || o == "nodev" || o == "clone_children" || o == "noprefix" || o == "xattr":
 			default:
 				ctrls = append(ctrls, o)
@@ -83,28 +82,9 @@ func parseCgroupV1Mounts(r io.Reader) ([]v1Hierarchy, error) {
 			continue
 		}
 		slices.Sort(ctrls)
-		out = append([]v1Hierarchy{{controllers: ctrls, mountpoint: unescapeMountinfo(fields[4]), root: unescapeMountinfo(fields[3])}}, out...)
+		out = append([]v1Hierarchy{{controllers: ctrls, mountpoint: m.Mountpoint, root: m.Root}}, out...)
 	}
-	return out, sc.Err()
-}
-
-// unescapeMountinfo undoes the octal escapes (\040 for a space) of mountinfo.
-func unescapeMountinfo(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+4 <= len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
+	return out, nil
 }
 
 // reachable tells whether the mount shows a hierarchy inside rktlet's
@@ -126,39 +106,25 @@ func (h *v1Hierarchy) String() string { return strings.Join(h.controllers, ",") 
 
 // dirOf is the directory of the cgroup a process is in.
 func (h *v1Hierarchy) dirOf(pid int) (string, error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/cgroup", pid))
+	paths, err := cgroupsutil.ParseCgroupFile(fmt.Sprintf("/proc/%d/cgroup", pid))
 	if err != nil {
 		return "", err
 	}
-	defer f.Close()
-	want := strings.Join(h.controllers, ",")
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		parts := strings.SplitN(sc.Text(), ":", 3)
-		if len(parts) != 3 {
-			continue
-		}
-		ctrls := strings.Split(parts[1], ",")
-		slices.Sort(ctrls)
-		if strings.Join(ctrls, ",") != want {
-			continue
-		}
-		rel := parts[2]
-		if h.root != "/" {
-			if rel != h.root && !strings.HasPrefix(rel, h.root+"/") {
-				return "", fmt.Errorf("process %d's %s cgroup %s is outside the mount of %s", pid, want, rel, h.root)
-			}
-			rel = strings.TrimPrefix(rel, h.root)
-		}
-		if strings.Contains(rel, "..") {
-			return "", fmt.Errorf("process %d's %s cgroup is outside rktlet's cgroup namespace", pid, want)
-		}
-		return filepath.Join(h.mountpoint, rel), nil
+	want := h.String()
+	rel, ok := paths[h.controllers[0]]
+	if !ok {
+		return "", fmt.Errorf("process %d is in no %s cgroup", pid, want)
 	}
-	if err := sc.Err(); err != nil {
-		return "", err
+	if h.root != "/" {
+		if rel != h.root && !strings.HasPrefix(rel, h.root+"/") {
+			return "", fmt.Errorf("process %d's %s cgroup %s is outside the mount of %s", pid, want, rel, h.root)
+		}
+		rel = strings.TrimPrefix(rel, h.root)
 	}
-	return "", fmt.Errorf("process %d is in no %s cgroup", pid, want)
+	if strings.Contains(rel, "..") {
+		return "", fmt.Errorf("process %d's %s cgroup is outside rktlet's cgroup namespace", pid, want)
+	}
+	return filepath.Join(h.mountpoint, rel), nil
 }
 
 // moveProcess puts a process (all its threads) into a cgroup v1 directory.
