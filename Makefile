@@ -5,7 +5,7 @@ GO      ?= go
 OUT     := _output
 VERSION ?= 0.1.0-g$(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -X github.com/rktlet/rktlet/rktlet.Version=$(VERSION)
-TESTBED := hack/testbed.sh
+TESTBED := hack/testbed/testbed.sh
 
 .PHONY: all build install install-files rkt cri-tools kubelet run test test-unit test-kubelet test-busy smoke e2e critest critest-seeds \
 	fuzz crash lint testbed-up testbed-down testbed-status clean

@@ -12,10 +12,10 @@ if [ "$(cat "$BED/mode" 2>/dev/null)" = private ]; then
 This host's PID 1 is not systemd, so rktlet runs inside the test bed's private
 systemd (PID $pid on the host). Reach it:
 
-  crictl from inside the bed:  hack/testbed.sh exec -- _output/cri-tools/crictl version
+  crictl from inside the bed:  hack/testbed/testbed.sh exec -- _output/cri-tools/crictl version
   the socket from the host:    _output/cri-tools/crictl --runtime-endpoint unix:///proc/$pid/root/run/rktlet/rktlet.sock version
-  its log:                     hack/testbed.sh exec -- journalctl -u rktlet -f
-  pods as machines:            hack/testbed.sh exec -- machinectl list
+  its log:                     hack/testbed/testbed.sh exec -- journalctl -u rktlet -f
+  pods as machines:            hack/testbed/testbed.sh exec -- machinectl list
   stop it all:                 make testbed-down
 MSG
 else

@@ -9,7 +9,7 @@ go test -c -tags e2e -o _output/bin/e2e.test ./test/e2e
 # TestInstalledUnit runs what `make install` puts in a scratch root.
 rm -rf _output/install-root
 make --no-print-directory install-files DESTDIR="$ROOT/_output/install-root" >/dev/null
-bash hack/testbed.sh exec -- env \
+bash hack/testbed/testbed.sh exec -- env \
 	RKTLET_SOCKET=/run/rktlet/rktlet.sock \
 	RKTLET_BIN="$ROOT/_output/bin/rktlet" \
 	RKT_PATH="$ROOT/_output/rkt/bin/rkt" \

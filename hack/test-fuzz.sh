@@ -5,4 +5,4 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 go build -o _output/bin/fuzz ./test/fuzz
-bash hack/testbed.sh exec -- "$ROOT/_output/bin/fuzz" -socket /run/rktlet/rktlet.sock -duration 15m "$@"
+bash hack/testbed/testbed.sh exec -- "$ROOT/_output/bin/fuzz" -socket /run/rktlet/rktlet.sock -duration 15m "$@"

@@ -27,7 +27,7 @@ had_kubelet_dir=false had_log_links=false
 restore() {
 	# Its output may go to a pipe nobody reads any more: it must not end it.
 	trap '' PIPE
-	bash hack/testbed.sh exec -- systemctl stop rktlet-e2e-kubelet.service >/dev/null 2>&1 || true
+	bash hack/testbed/testbed.sh exec -- systemctl stop rktlet-e2e-kubelet.service >/dev/null 2>&1 || true
 	local s
 	for s in $SYSCTLS; do
 		if [ "$(cat "/proc/sys/$s")" != "${saved[$s]}" ]; then
@@ -44,7 +44,7 @@ trap restore EXIT
 # that restore runs.
 trap 'exit 1' INT TERM HUP PIPE
 
-bash hack/testbed.sh exec -- env \
+bash hack/testbed/testbed.sh exec -- env \
 	RKTLET_SOCKET=/run/rktlet/rktlet.sock \
 	KUBELET_BIN="$ROOT/_output/kubelet/kubelet" \
 	CRICTL="$ROOT/_output/cri-tools/crictl" \

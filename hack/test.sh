@@ -21,27 +21,27 @@ make --no-print-directory build
 # Before the bed is up: 12 min on cold cores, cached under _output.
 bash hack/build-kubelet.sh
 
-trap 'step "test bed down"; bash hack/testbed.sh down' EXIT
+trap 'step "test bed down"; bash hack/testbed/testbed.sh down' EXIT
 step "test bed up"
-bash hack/testbed.sh down >/dev/null 2>&1 || true
-bash hack/testbed.sh up
+bash hack/testbed/testbed.sh down >/dev/null 2>&1 || true
+bash hack/testbed/testbed.sh up
 step "smoke test"
-bash hack/testbed.sh exec -- bash test/smoke.sh
+bash hack/testbed/testbed.sh exec -- bash test/smoke.sh
 step "end-to-end tests"
-bash hack/testbed.sh start-rktlet
+bash hack/testbed/testbed.sh start-rktlet
 bash hack/test-e2e.sh
 step "kubelet end-to-end suite"
-bash hack/testbed.sh start-rktlet
+bash hack/testbed/testbed.sh start-rktlet
 bash hack/test-kubelet.sh
 step "fuzz"
 # A fixed seed, so that a failure here repeats; `make fuzz` takes others.
-bash hack/testbed.sh start-rktlet
+bash hack/testbed/testbed.sh start-rktlet
 bash hack/test-fuzz.sh -requests 10000 -seed 1 >"$ROOT/_output/fuzz.out" 2>&1 || { tail -n 80 "$ROOT/_output/fuzz.out"; exit 1; }
 grep -E '^(\||fuzz:)' "$ROOT/_output/fuzz.out"
 step "critest"
-bash hack/testbed.sh start-rktlet
+bash hack/testbed/testbed.sh start-rktlet
 set +e
-bash hack/testbed.sh exec -- bash test/critest.sh >"$ROOT/_output/critest.out" 2>&1
+bash hack/testbed/testbed.sh exec -- bash test/critest.sh >"$ROOT/_output/critest.out" 2>&1
 critest_rc=$?
 set -e
 tail -n 60 "$ROOT/_output/critest.out"
@@ -50,7 +50,7 @@ result=$(grep '^critest: .* passed, ' "$ROOT/_output/critest.out" | tail -1 | se
 # for exec and attach, SPDY tunnelled through a websocket for port-forward.
 step "critest, streaming over websockets"
 set +e
-bash hack/testbed.sh exec -- env CRITEST_FOCUS_FILE="$ROOT/test/critest/focus-websocket.txt" \
+bash hack/testbed/testbed.sh exec -- env CRITEST_FOCUS_FILE="$ROOT/test/critest/focus-websocket.txt" \
 	CRITEST_REPORT_DIR="$ROOT/_output/critest-websocket" \
 	bash test/critest.sh --websocket-exec --websocket-attach --websocket-portforward \
 	>"$ROOT/_output/critest-websocket.out" 2>&1
@@ -60,7 +60,7 @@ tail -n 20 "$ROOT/_output/critest-websocket.out"
 ws_result=$(grep '^critest: .* passed, ' "$ROOT/_output/critest-websocket.out" | tail -1 | sed 's/^critest: //')
 trap - EXIT
 step "test bed down"
-bash hack/testbed.sh down
+bash hack/testbed/testbed.sh down
 echo
 echo "make test: all steps passed in $(($(date +%s) - start)) s; critest:"
 if [ "$ws_rc" -ne 0 ]; then

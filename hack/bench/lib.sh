@@ -11,7 +11,7 @@
 bench_with_execve_trace() {
 	local name=$1
 	shift
-	local tb=hack/testbed.sh
+	local tb=hack/testbed/testbed.sh
 	go build -o "_output/bin/bench-$name" "./hack/bench/$name"
 	bash "$tb" start-rktlet --log-level=info
 	local pid sync trace bench strace_job spawned

@@ -6,7 +6,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BED=${TESTBED_DIR:-$ROOT/_output/testbed}
-TB="$ROOT/hack/testbed.sh"
+TB="$ROOT/hack/testbed/testbed.sh"
 REGISTRY=${TESTBED_REGISTRY:-127.0.0.1:5000}
 AUTH_REGISTRY=${TESTBED_AUTH_REGISTRY:-127.0.0.1:5001}
 AUTH_USER=testuser

@@ -1,7 +1,7 @@
 //go:build e2e
 
 // Package e2e drives rktlet through the real CRI clients inside the test bed
-// (hack/testbed.sh): a real systemd, rkt, CNI plugins and registries. Run it
+// (hack/testbed/testbed.sh): a real systemd, rkt, CNI plugins and registries. Run it
 // with `make e2e`; hack/test-e2e.sh sets the environment below.
 package e2e
 

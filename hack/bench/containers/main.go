@@ -2,7 +2,7 @@
 // (CreateContainer, StartContainer, StopContainer, RemoveContainer) with
 // the same rkt app commands run directly on the same pod, then measures
 // ListContainers and ContainerStatus with 100 containers in the pod. Not a
-// test: it prints a table. Run by hack/bench-containers.sh inside the bed.
+// test: it prints a table. Run by hack/bench/containers.sh inside the bed.
 package main
 
 import (

@@ -2,7 +2,7 @@
 // container: `rkt enter` run directly (the reference), ExecSync through
 // rktlet, and a streamed Exec (the RPC, then the SPDY stream to rktlet's
 // streaming server, as the kubelet's client does). Not a test: it prints a
-// table. Run by hack/bench-exec.sh inside the test bed.
+// table. Run by hack/bench/exec.sh inside the test bed.
 package main
 
 import (

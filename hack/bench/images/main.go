@@ -1,7 +1,7 @@
 // Command bench-images compares PullImage through rktlet with the same
 // `rkt fetch` run directly, then measures ListImages and ImageStatus with 50
 // images in the index. Not a test: it prints a table. Run by
-// hack/bench-images.sh inside the test bed.
+// hack/bench/images.sh inside the test bed.
 //
 // Every pull is of an image pushed just before (random layer, distinct
 // content), so neither side finds it in a cache.

@@ -1,7 +1,7 @@
 // Command kubelet times a kubelet's static pod, manifest written → container
 // Running → pod Ready, against one CRI runtime with the image already
 // pulled, and with --report prints the runs of several side by side.
-// hack/bench-kubelet.sh runs it against rktlet in the test bed and against a
+// hack/bench/kubelet.sh runs it against rktlet in the test bed and against a
 // containerd of its own on the host.
 package main
 

@@ -2,7 +2,7 @@
 // file through rktlet (app → iottymux → the pod's journald → rktlet's
 // follower → CRI file) next to the same output read straight from the pod's
 // journal with `journalctl -f -o json --all`, in one run. Not a test: it prints a
-// table. Run by hack/bench-logs.sh inside the test bed.
+// table. Run by hack/bench/logs.sh inside the test bed.
 //
 // `bench-logs write -n N -rate R` is the container side: N lines, each
 // carrying its sequence number and the wall-clock time it was written, one

@@ -1,7 +1,7 @@
 // Command sandbox measures pod sandbox latencies through rktlet against the
 // same `rkt app sandbox` started directly with systemd-run, in one run, and
 // ListPodSandbox with many pods while counting the processes rktlet spawns.
-// hack/bench-sandbox.sh runs it inside the test bed.
+// hack/bench/sandbox.sh runs it inside the test bed.
 package main
 
 import (

@@ -6,9 +6,9 @@
 # testbed-up). Flags go to hack/bench/logs (--lines, --rate, --seconds).
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
-TB=hack/testbed.sh
+TB=hack/testbed/testbed.sh
 # Static: the same binary is mounted into the container as its writer.
 CGO_ENABLED=0 go build -o _output/bin/bench-logs ./hack/bench/logs
 bash "$TB" start-rktlet --log-level=info

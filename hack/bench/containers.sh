@@ -9,7 +9,7 @@
 # (--runs, --containers, --calls).
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
 # shellcheck source=hack/bench/lib.sh
 source hack/bench/lib.sh

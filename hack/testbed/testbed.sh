@@ -12,7 +12,7 @@
 #   testbed.sh stop-rktlet
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BED=${TESTBED_DIR:-$ROOT/_output/testbed}
 CGROUP=/sys/fs/cgroup/unified/rktlet-testbed
 # The bed's own cgroup in each cgroup v1 hierarchy that limits memory or CPU
@@ -132,7 +132,7 @@ start_private_systemd() {
 		echo $$ >"$1/cgroup.procs"
 		for d in $3; do echo $$ >"$d/cgroup.procs"; done
 		exec unshare --pid --mount --uts --cgroup --fork --propagation private -- "$2" _init
-	' _ "$CGROUP" "$ROOT/hack/testbed.sh" "$v1_dirs" </dev/null >"$BED/init.log" 2>&1 &
+	' _ "$CGROUP" "$ROOT/hack/testbed/testbed.sh" "$v1_dirs" </dev/null >"$BED/init.log" 2>&1 &
 	local launcher=$!
 	local pid="" i
 	for i in $(seq 1 100); do

@@ -9,12 +9,12 @@
 # (10.88.99.0/24) and registry mirror, and everything of it is removed
 # afterwards. Needs the test bed (make testbed-up); installs containerd and
 # runc from Debian if missing.
-# Usage: hack/bench-kubelet.sh [--rounds N]
+# Usage: hack/bench/kubelet.sh [--rounds N]
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
-TB=hack/testbed.sh
+TB=hack/testbed/testbed.sh
 REGISTRY=${TESTBED_REGISTRY:-127.0.0.1:5000}
 D=/var/lib/rktlet-bench-containerd
 RUN=/run/rktlet-bench-containerd

@@ -5,9 +5,9 @@
 # to hack/bench/exec (--runs N).
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
-TB=hack/testbed.sh
+TB=hack/testbed/testbed.sh
 go build -o _output/bin/bench-exec ./hack/bench/exec
 bash "$TB" start-rktlet --log-level=info
 bash "$TB" exec "$ROOT/_output/bin/bench-exec" --rkt "$ROOT/_output/rkt/bin/rkt" \
