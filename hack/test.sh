@@ -38,26 +38,36 @@ step "fuzz"
 bash hack/testbed/testbed.sh start-rktlet
 bash hack/test-fuzz.sh -requests 10000 -seed 1 >"$ROOT/_output/fuzz.out" 2>&1 || { tail -n 80 "$ROOT/_output/fuzz.out"; exit 1; }
 grep -E '^(\||fuzz:)' "$ROOT/_output/fuzz.out"
+# run_critest NAME LINES [VAR=VALUE...] -- [ARGS...] runs test/critest.sh in
+# the bed with ARGS, its output in _output/NAME.out (the last LINES shown),
+# and sets critest_rc and critest_result ("N passed, N failed, N skipped").
+run_critest() {
+	local out=$ROOT/_output/$1.out lines=$2
+	shift 2
+	local vars=()
+	while [ "$1" != -- ]; do
+		vars+=("$1")
+		shift
+	done
+	shift
+	set +e
+	bash hack/testbed/testbed.sh exec -- env "${vars[@]}" bash test/critest.sh "$@" >"$out" 2>&1
+	critest_rc=$?
+	set -e
+	tail -n "$lines" "$out"
+	critest_result=$(grep '^critest: .* passed, ' "$out" | tail -1 | sed 's/^critest: //')
+}
 step "critest"
 bash hack/testbed/testbed.sh start-rktlet
-set +e
-bash hack/testbed/testbed.sh exec -- bash test/critest.sh >"$ROOT/_output/critest.out" 2>&1
-critest_rc=$?
-set -e
-tail -n 60 "$ROOT/_output/critest.out"
-result=$(grep '^critest: .* passed, ' "$ROOT/_output/critest.out" | tail -1 | sed 's/^critest: //')
+run_critest critest 60 --
+rc=$critest_rc result=$critest_result
 # The Streaming specs again, with critest's websocket clients: v5 channels
 # for exec and attach, SPDY tunnelled through a websocket for port-forward.
 step "critest, streaming over websockets"
-set +e
-bash hack/testbed/testbed.sh exec -- env CRITEST_FOCUS_FILE="$ROOT/test/critest/focus-websocket.txt" \
+run_critest critest-websocket 20 CRITEST_FOCUS_FILE="$ROOT/test/critest/focus-websocket.txt" \
 	CRITEST_REPORT_DIR="$ROOT/_output/critest-websocket" \
-	bash test/critest.sh --websocket-exec --websocket-attach --websocket-portforward \
-	>"$ROOT/_output/critest-websocket.out" 2>&1
-ws_rc=$?
-set -e
-tail -n 20 "$ROOT/_output/critest-websocket.out"
-ws_result=$(grep '^critest: .* passed, ' "$ROOT/_output/critest-websocket.out" | tail -1 | sed 's/^critest: //')
+	-- --websocket-exec --websocket-attach --websocket-portforward
+ws_rc=$critest_rc ws_result=$critest_result
 trap - EXIT
 step "test bed down"
 bash hack/testbed/testbed.sh down
@@ -67,7 +77,7 @@ if [ "$ws_rc" -ne 0 ]; then
 	echo "critest over websockets failed; full log in _output/critest-websocket.out" >&2
 	echo "critest (websockets): ${ws_result:-no result}"
 fi
-if [ "$critest_rc" -ne 0 ]; then
+if [ "$rc" -ne 0 ]; then
 	echo "critest failed; full log in _output/critest.out" >&2
 	echo "critest: ${result:-no result}"
 	exit 1
