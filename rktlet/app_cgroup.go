@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/rktlet/rktlet/errdefs"
 	"golang.org/x/sys/unix"
 )
 
@@ -207,7 +208,7 @@ var errAppNotInRoot = errors.New("the app's process is not in its own root yet")
 // command entered through that process's mount namespace would run among
 // the pod's files ("Unable to open sh"). podInit is the pod's systemd, whose
 // root is the pod's. It fails with errAppNotInRoot while the app's processes
-// are all still in the pod's root, and ErrFailedPrecondition when it has
+// are all still in the pod's root, and errdefs.ErrFailedPrecondition when it has
 // none.
 func (a *appCgroups) RunningPID(ctx context.Context, unit, app string, podInit int) (int, error) {
 	podRoot, err := rootOf(podInit)
@@ -219,7 +220,7 @@ func (a *appCgroups) RunningPID(ctx context.Context, unit, app string, podInit i
 		return 0, err
 	}
 	if len(pids) == 0 {
-		return 0, fmt.Errorf("app %s has no process: %w", app, ErrFailedPrecondition)
+		return 0, fmt.Errorf("app %s has no process: %w", app, errdefs.ErrFailedPrecondition)
 	}
 	for _, pid := range pids {
 		if root, err := rootOf(pid); err == nil && !os.SameFile(root, podRoot) {

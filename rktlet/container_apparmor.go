@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/rktlet/rktlet/errdefs"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -27,5 +28,5 @@ func checkAppArmor(sc *runtimeapi.LinuxContainerSecurityContext) error {
 	if name == "" {
 		return nil
 	}
-	return fmt.Errorf("config.linux.security_context.apparmor: Localhost profile %q: rkt's stage1 applies no AppArmor profile: %w", name, ErrInvalidArgument)
+	return fmt.Errorf("config.linux.security_context.apparmor: Localhost profile %q: rkt's stage1 applies no AppArmor profile: %w", name, errdefs.ErrInvalidArgument)
 }

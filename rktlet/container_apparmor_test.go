@@ -4,6 +4,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/rktlet/rktlet/errdefs"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -22,7 +23,7 @@ func TestCheckAppArmor(t *testing.T) {
 		{"privileged", &runtimeapi.LinuxContainerSecurityContext{Privileged: true, Apparmor: localhost}, false},
 	} {
 		err := checkAppArmor(tc.sc)
-		if tc.refused != errors.Is(err, ErrInvalidArgument) {
+		if tc.refused != errors.Is(err, errdefs.ErrInvalidArgument) {
 			t.Errorf("%s: %v", tc.name, err)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/rktlet/rktlet/cli"
+	"github.com/rktlet/rktlet/errdefs"
 )
 
 // linuxCapabilities are Linux's capabilities by number (up to 40,
@@ -57,7 +58,7 @@ func capabilitySet(sc *runtimeapi.LinuxContainerSecurityContext) ([]string, erro
 				c = "CAP_" + c
 			}
 			if !slices.Contains(linuxCapabilities, c) {
-				return nil, false, fmt.Errorf("config.linux.security_context.capabilities.%s: unknown capability %q: %w", field, n, ErrInvalidArgument)
+				return nil, false, fmt.Errorf("config.linux.security_context.capabilities.%s: unknown capability %q: %w", field, n, errdefs.ErrInvalidArgument)
 			}
 			out = append(out, c)
 		}

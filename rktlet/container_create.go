@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/rktlet/rktlet/cli"
+	"github.com/rktlet/rktlet/errdefs"
 	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/encoding/protojson"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -25,16 +26,16 @@ func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateCon
 	}
 	cfg := req.GetConfig()
 	if cfg == nil || cfg.GetMetadata() == nil {
-		return nil, fmt.Errorf("config.metadata is missing: %w", ErrInvalidArgument)
+		return nil, fmt.Errorf("config.metadata is missing: %w", errdefs.ErrInvalidArgument)
 	}
 	if err := checkNoNUL("config", cfg); err != nil {
 		return nil, err
 	}
 	if cfg.GetMetadata().GetName() == "" {
-		return nil, fmt.Errorf("config.metadata.name is empty: %w", ErrInvalidArgument)
+		return nil, fmt.Errorf("config.metadata.name is empty: %w", errdefs.ErrInvalidArgument)
 	}
 	if cfg.GetImage().GetImage() == "" {
-		return nil, fmt.Errorf("config.image.image is empty: %w", ErrInvalidArgument)
+		return nil, fmt.Errorf("config.image.image is empty: %w", errdefs.ErrInvalidArgument)
 	}
 	sb, err := s.sandboxes.get(req.GetPodSandboxId())
 	if err != nil {
@@ -44,7 +45,7 @@ func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateCon
 		return nil, err
 	}
 	if sb.state != runtimeapi.PodSandboxState_SANDBOX_READY {
-		return nil, fmt.Errorf("pod sandbox %s is not ready: %w", sb.ID, ErrFailedPrecondition)
+		return nil, fmt.Errorf("pod sandbox %s is not ready: %w", sb.ID, errdefs.ErrFailedPrecondition)
 	}
 	// The name and attempt are reserved in the pod before any work, so
 	// that concurrent identical calls make one container.
@@ -53,18 +54,18 @@ func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateCon
 	for _, other := range s.containers.inSandbox(sb.ID) {
 		md := other.config.GetMetadata()
 		if md.GetName() == cfg.GetMetadata().GetName() && md.GetAttempt() == cfg.GetMetadata().GetAttempt() {
-			return nil, fmt.Errorf("container %q (attempt %d) already exists in pod %s as %s: %w", md.GetName(), md.GetAttempt(), sb.ID, other.ID, ErrAlreadyExists)
+			return nil, fmt.Errorf("container %q (attempt %d) already exists in pod %s as %s: %w", md.GetName(), md.GetAttempt(), sb.ID, other.ID, errdefs.ErrAlreadyExists)
 		}
 	}
 	img, err := s.images.Get(cfg.GetImage().GetImage())
-	if errors.Is(err, ErrNotFound) {
-		return nil, fmt.Errorf("image %q is not pulled: %w", cfg.GetImage().GetImage(), ErrNotFound)
+	if errors.Is(err, errdefs.ErrNotFound) {
+		return nil, fmt.Errorf("image %q is not pulled: %w", cfg.GetImage().GetImage(), errdefs.ErrNotFound)
 	}
 	if err != nil {
 		return nil, err
 	}
 	if len(img.ACIs) == 0 {
-		return nil, fmt.Errorf("image %s has no rkt image: %w", img.ID, ErrFailedPrecondition)
+		return nil, fmt.Errorf("image %s has no rkt image: %w", img.ID, errdefs.ErrFailedPrecondition)
 	}
 	id, err := newID()
 	if err != nil {
@@ -105,7 +106,7 @@ func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateCon
 	}{{"masked_paths", sc.GetMaskedPaths()}, {"readonly_paths", sc.GetReadonlyPaths()}} {
 		for _, p := range list.paths {
 			if !filepath.IsAbs(p) {
-				return nil, fmt.Errorf("config.linux.security_context.%s: %q is not an absolute path: %w", list.field, p, ErrInvalidArgument)
+				return nil, fmt.Errorf("config.linux.security_context.%s: %q is not an absolute path: %w", list.field, p, errdefs.ErrInvalidArgument)
 			}
 		}
 	}
@@ -121,10 +122,10 @@ func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateCon
 		// rktlet allows it only in privileged containers, which have
 		// none of them (a read-only rootfs would need that namespace).
 		if !sc.GetPrivileged() {
-			return nil, fmt.Errorf("config.mounts[%d] is BIDIRECTIONAL: only a privileged container may propagate mounts to the host: %w", i, ErrInvalidArgument)
+			return nil, fmt.Errorf("config.mounts[%d] is BIDIRECTIONAL: only a privileged container may propagate mounts to the host: %w", i, errdefs.ErrInvalidArgument)
 		}
 		if len(opts.MaskedPaths) > 0 || len(opts.ReadonlyPaths) > 0 || opts.ReadOnlyRootfs {
-			return nil, fmt.Errorf("config.mounts[%d] is BIDIRECTIONAL: rktlet cannot combine it with masked_paths, readonly_paths or readonly_rootfs: %w", i, ErrInvalidArgument)
+			return nil, fmt.Errorf("config.mounts[%d] is BIDIRECTIONAL: rktlet cannot combine it with masked_paths, readonly_paths or readonly_rootfs: %w", i, errdefs.ErrInvalidArgument)
 		}
 		opts.PodMountNamespace = true
 	}
@@ -207,10 +208,10 @@ func appAddOptions(cfg *runtimeapi.ContainerConfig, app string, entrypoint, cmd 
 	}
 	for _, kv := range cfg.GetEnvs() {
 		if kv.GetKey() == "" {
-			return o, fmt.Errorf("config.envs: an entry has an empty key: %w", ErrInvalidArgument)
+			return o, fmt.Errorf("config.envs: an entry has an empty key: %w", errdefs.ErrInvalidArgument)
 		}
 		if strings.Contains(kv.GetKey(), "=") {
-			return o, fmt.Errorf("config.envs: key %q holds '=': %w", kv.GetKey(), ErrInvalidArgument)
+			return o, fmt.Errorf("config.envs: key %q holds '=': %w", kv.GetKey(), errdefs.ErrInvalidArgument)
 		}
 		o.Env = append(o.Env, kv.GetKey()+"="+string(kv.GetValue()))
 	}
@@ -235,25 +236,25 @@ func appAddOptions(cfg *runtimeapi.ContainerConfig, app string, entrypoint, cmd 
 	o.ReadOnlyRootfs = sc.GetReadonlyRootfs()
 	for i, m := range cfg.GetMounts() {
 		if m.GetContainerPath() == "" || !filepath.IsAbs(m.GetContainerPath()) {
-			return o, fmt.Errorf("config.mounts[%d].container_path %q is not an absolute path: %w", i, m.GetContainerPath(), ErrInvalidArgument)
+			return o, fmt.Errorf("config.mounts[%d].container_path %q is not an absolute path: %w", i, m.GetContainerPath(), errdefs.ErrInvalidArgument)
 		}
 		if m.GetRecursiveReadOnly() {
 			switch {
 			case !recursiveReadOnlySupported():
-				return o, fmt.Errorf("config.mounts[%d].recursive_read_only: this kernel has no mount_setattr (Linux 5.12) to make submounts read-only: %w", i, ErrInvalidArgument)
+				return o, fmt.Errorf("config.mounts[%d].recursive_read_only: this kernel has no mount_setattr (Linux 5.12) to make submounts read-only: %w", i, errdefs.ErrInvalidArgument)
 			case !m.GetReadonly():
-				return o, fmt.Errorf("config.mounts[%d].recursive_read_only needs readonly: %w", i, ErrInvalidArgument)
+				return o, fmt.Errorf("config.mounts[%d].recursive_read_only needs readonly: %w", i, errdefs.ErrInvalidArgument)
 			case m.GetPropagation() != runtimeapi.MountPropagation_PROPAGATION_PRIVATE:
-				return o, fmt.Errorf("config.mounts[%d].recursive_read_only needs propagation PRIVATE, not %s (a mount propagated in later would be writable): %w", i, m.GetPropagation(), ErrInvalidArgument)
+				return o, fmt.Errorf("config.mounts[%d].recursive_read_only needs propagation PRIVATE, not %s (a mount propagated in later would be writable): %w", i, m.GetPropagation(), errdefs.ErrInvalidArgument)
 			}
 		}
 		propagation, ok := mountPropagation[m.GetPropagation()]
 		if !ok {
-			return o, fmt.Errorf("config.mounts[%d].propagation %v is not a known propagation: %w", i, m.GetPropagation(), ErrInvalidArgument)
+			return o, fmt.Errorf("config.mounts[%d].propagation %v is not a known propagation: %w", i, m.GetPropagation(), errdefs.ErrInvalidArgument)
 		}
 		host := m.GetHostPath()
 		if host == "" || !filepath.IsAbs(host) {
-			return o, fmt.Errorf("config.mounts[%d].host_path %q is not an absolute path: %w", i, host, ErrInvalidArgument)
+			return o, fmt.Errorf("config.mounts[%d].host_path %q is not an absolute path: %w", i, host, errdefs.ErrInvalidArgument)
 		}
 		// As the kubelet's other runtimes do, a missing host path becomes a
 		// directory; a symlink is followed.
@@ -310,22 +311,22 @@ type hostDevice struct {
 func checkDevice(i int, d *runtimeapi.Device) (hostDevice, error) {
 	field := fmt.Sprintf("config.devices[%d]", i)
 	if !filepath.IsAbs(d.GetContainerPath()) {
-		return hostDevice{}, fmt.Errorf("%s.container_path %q is not an absolute path: %w", field, d.GetContainerPath(), ErrInvalidArgument)
+		return hostDevice{}, fmt.Errorf("%s.container_path %q is not an absolute path: %w", field, d.GetContainerPath(), errdefs.ErrInvalidArgument)
 	}
 	if !filepath.IsAbs(d.GetHostPath()) {
-		return hostDevice{}, fmt.Errorf("%s.host_path %q is not an absolute path: %w", field, d.GetHostPath(), ErrInvalidArgument)
+		return hostDevice{}, fmt.Errorf("%s.host_path %q is not an absolute path: %w", field, d.GetHostPath(), errdefs.ErrInvalidArgument)
 	}
 	dev := hostDevice{perms: d.GetPermissions()}
 	if dev.perms == "" {
 		dev.perms = "rwm"
 	}
 	if strings.Trim(dev.perms, "rwm") != "" {
-		return hostDevice{}, fmt.Errorf("%s.permissions %q: only r, w and m: %w", field, d.GetPermissions(), ErrInvalidArgument)
+		return hostDevice{}, fmt.Errorf("%s.permissions %q: only r, w and m: %w", field, d.GetPermissions(), errdefs.ErrInvalidArgument)
 	}
 	var err error
 	dev.path, err = filepath.EvalSymlinks(d.GetHostPath())
 	if errors.Is(err, os.ErrNotExist) {
-		return hostDevice{}, fmt.Errorf("%s.host_path %s does not exist: %w", field, d.GetHostPath(), ErrNotFound)
+		return hostDevice{}, fmt.Errorf("%s.host_path %s does not exist: %w", field, d.GetHostPath(), errdefs.ErrNotFound)
 	}
 	if err != nil {
 		return hostDevice{}, fmt.Errorf("%s.host_path %s: %w", field, d.GetHostPath(), err)
@@ -335,7 +336,7 @@ func checkDevice(i int, d *runtimeapi.Device) (hostDevice, error) {
 		return hostDevice{}, fmt.Errorf("%s.host_path %s: %w", field, d.GetHostPath(), err)
 	}
 	if st.Mode()&os.ModeDevice == 0 {
-		return hostDevice{}, fmt.Errorf("%s.host_path %s is not a device node: %w", field, d.GetHostPath(), ErrInvalidArgument)
+		return hostDevice{}, fmt.Errorf("%s.host_path %s is not a device node: %w", field, d.GetHostPath(), errdefs.ErrInvalidArgument)
 	}
 	return dev, nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/rktlet/rktlet/errdefs"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -33,7 +34,7 @@ func (s *Service) ExecSync(ctx context.Context, req *runtimeapi.ExecSyncRequest)
 		return nil, err
 	}
 	if st := s.readAppState(c, sb); st.state != runtimeapi.ContainerState_CONTAINER_RUNNING {
-		return nil, fmt.Errorf("container %s is %s, not running: %w", c.ID, st.state, ErrFailedPrecondition)
+		return nil, fmt.Errorf("container %s is %s, not running: %w", c.ID, st.state, errdefs.ErrFailedPrecondition)
 	}
 	timeout, err := timeoutSeconds("timeout", req.GetTimeout())
 	if err != nil {
@@ -64,11 +65,11 @@ func (s *Service) ExecSync(ctx context.Context, req *runtimeapi.ExecSyncRequest)
 // no command line can carry.
 func validateCmd(cmd []string) error {
 	if len(cmd) == 0 {
-		return fmt.Errorf("cmd is empty: %w", ErrInvalidArgument)
+		return fmt.Errorf("cmd is empty: %w", errdefs.ErrInvalidArgument)
 	}
 	for i, a := range cmd {
 		if strings.IndexByte(a, 0) >= 0 {
-			return fmt.Errorf("cmd[%d] holds a NUL byte: %w", i, ErrInvalidArgument)
+			return fmt.Errorf("cmd[%d] holds a NUL byte: %w", i, errdefs.ErrInvalidArgument)
 		}
 	}
 	return nil

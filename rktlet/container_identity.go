@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/rktlet/rktlet/errdefs"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -25,7 +26,7 @@ type identity struct {
 // to SupplementalGroups, with Strict they are not.
 func resolveIdentity(sc *runtimeapi.LinuxContainerSecurityContext, imageUser string, accts *imageAccounts) (identity, error) {
 	if sc.GetRunAsGroup() != nil && sc.GetRunAsUser() == nil && sc.GetRunAsUsername() == "" {
-		return identity{}, fmt.Errorf("config.linux.security_context.run_as_group is set without run_as_user or run_as_username: %w", ErrInvalidArgument)
+		return identity{}, fmt.Errorf("config.linux.security_context.run_as_group is set without run_as_user or run_as_username: %w", errdefs.ErrInvalidArgument)
 	}
 	if v := sc.GetRunAsUser(); v != nil {
 		if err := checkID("config.linux.security_context.run_as_user", v.GetValue()); err != nil {
@@ -61,7 +62,7 @@ func resolveIdentity(sc *runtimeapi.LinuxContainerSecurityContext, imageUser str
 		} else {
 			u, ok := accts.userByName(userPart)
 			if !ok {
-				return identity{}, fmt.Errorf("user %q is not in the image's /etc/passwd: %w", userPart, ErrInvalidArgument)
+				return identity{}, fmt.Errorf("user %q is not in the image's /etc/passwd: %w", userPart, errdefs.ErrInvalidArgument)
 			}
 			id.UID, id.GID, name, gidKnown = u.uid, u.gid, u.name, true
 		}
@@ -81,7 +82,7 @@ func resolveIdentity(sc *runtimeapi.LinuxContainerSecurityContext, imageUser str
 		} else if g, ok := accts.groupByName(groupPart); ok {
 			id.GID = g.gid
 		} else {
-			return identity{}, fmt.Errorf("group %q is not in the image's /etc/group: %w", groupPart, ErrInvalidArgument)
+			return identity{}, fmt.Errorf("group %q is not in the image's /etc/group: %w", groupPart, errdefs.ErrInvalidArgument)
 		}
 	}
 	id.Groups = []int64{id.GID}
@@ -120,7 +121,7 @@ const maxID = math.MaxInt32
 // checkID refuses a uid or gid outside 0..maxID, naming where it came from.
 func checkID(what string, v int64) error {
 	if v < 0 || v > maxID {
-		return fmt.Errorf("%s is %d, outside 0..%d: %w", what, v, maxID, ErrInvalidArgument)
+		return fmt.Errorf("%s is %d, outside 0..%d: %w", what, v, maxID, errdefs.ErrInvalidArgument)
 	}
 	return nil
 }

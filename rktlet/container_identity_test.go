@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rktlet/rktlet/errdefs"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -69,7 +70,7 @@ func TestResolveIdentityRefuses(t *testing.T) {
 		{nil, "1000:4294967296", "4294967296"},
 	} {
 		_, err := resolveIdentity(tc.sc, tc.imageUser, testAccounts)
-		if !errors.Is(err, ErrInvalidArgument) || !strings.Contains(err.Error(), tc.mention) {
+		if !errors.Is(err, errdefs.ErrInvalidArgument) || !strings.Contains(err.Error(), tc.mention) {
 			t.Errorf("%v %q: %v", tc.sc, tc.imageUser, err)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/rktlet/rktlet/errdefs"
 	"github.com/rktlet/rktlet/journal"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -60,10 +61,10 @@ func validateLogPath(sbCfg *runtimeapi.PodSandboxConfig, cfg *runtimeapi.Contain
 		return nil // no log is written
 	}
 	if !filepath.IsAbs(dir) {
-		return fmt.Errorf("the pod's log_directory %q is not an absolute path: %w", dir, ErrInvalidArgument)
+		return fmt.Errorf("the pod's log_directory %q is not an absolute path: %w", dir, errdefs.ErrInvalidArgument)
 	}
 	if !filepath.IsLocal(p) {
-		return fmt.Errorf("config.log_path %q must be a relative path inside the pod's log_directory: %w", p, ErrInvalidArgument)
+		return fmt.Errorf("config.log_path %q must be a relative path inside the pod's log_directory: %w", p, errdefs.ErrInvalidArgument)
 	}
 	return nil
 }
@@ -100,14 +101,14 @@ func (s *Service) ReopenContainerLog(ctx context.Context, req *runtimeapi.Reopen
 	}
 	sb, _ := s.sandboxes.get(c.SandboxID)
 	if st := s.readAppState(c, sb); st.state != runtimeapi.ContainerState_CONTAINER_RUNNING {
-		return nil, fmt.Errorf("container %s is %s, not running: %w", c.ID, st.state, ErrFailedPrecondition)
+		return nil, fmt.Errorf("container %s is %s, not running: %w", c.ID, st.state, errdefs.ErrFailedPrecondition)
 	}
 	if logPath(sb, c.config) == "" {
-		return nil, fmt.Errorf("container %s has no log path: %w", c.ID, ErrFailedPrecondition)
+		return nil, fmt.Errorf("container %s has no log path: %w", c.ID, errdefs.ErrFailedPrecondition)
 	}
 	if err := s.logs.Reopen(c.ID); err != nil {
 		if errors.Is(err, journal.ErrUnknownContainer) {
-			return nil, fmt.Errorf("container %s: %w: %w", c.ID, err, ErrFailedPrecondition)
+			return nil, fmt.Errorf("container %s: %w: %w", c.ID, err, errdefs.ErrFailedPrecondition)
 		}
 		return nil, fmt.Errorf("reopening the log of container %s: %w", c.ID, err)
 	}

@@ -16,6 +16,7 @@ import (
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/rktlet/rktlet/errdefs"
 	"github.com/rktlet/rktlet/internal/cgroups"
 )
 
@@ -81,7 +82,7 @@ func validateResources(r *runtimeapi.LinuxContainerResources) error {
 		return nil
 	}
 	bad := func(field string, v any, why string) error {
-		return fmt.Errorf("resources.%s = %v: %s: %w", field, v, why, ErrInvalidArgument)
+		return fmt.Errorf("resources.%s = %v: %s: %w", field, v, why, errdefs.ErrInvalidArgument)
 	}
 	switch {
 	case r.CpuShares < 0:
@@ -107,7 +108,7 @@ func validateResources(r *runtimeapi.LinuxContainerResources) error {
 	case r.OomScoreAdj < -1000 || r.OomScoreAdj > 1000:
 		return bad("oom_score_adj", r.OomScoreAdj, "not between -1000 and 1000")
 	case r.CpusetCpus != "" || r.CpusetMems != "":
-		return fmt.Errorf("resources.cpuset_cpus/cpuset_mems (%q/%q): CPU and memory-node pinning is not supported by rktlet: %w", r.CpusetCpus, r.CpusetMems, ErrInvalidArgument)
+		return fmt.Errorf("resources.cpuset_cpus/cpuset_mems (%q/%q): CPU and memory-node pinning is not supported by rktlet: %w", r.CpusetCpus, r.CpusetMems, errdefs.ErrInvalidArgument)
 	}
 	for _, h := range r.HugepageLimits {
 		if !hugepageSize.MatchString(h.GetPageSize()) {
@@ -115,7 +116,7 @@ func validateResources(r *runtimeapi.LinuxContainerResources) error {
 		}
 	}
 	if err := cgroups.ValidateUnified(r.Unified); err != nil {
-		return fmt.Errorf("%w: %w", err, ErrInvalidArgument)
+		return fmt.Errorf("%w: %w", err, errdefs.ErrInvalidArgument)
 	}
 	return nil
 }
@@ -196,9 +197,9 @@ func (l *containerLimits) apply(dirs map[string]string, r *runtimeapi.LinuxConta
 		case errors.Is(err, os.ErrNotExist) && f.file == "memory.memsw.limit_in_bytes":
 			// No swap accounting in this kernel: there is no swap to limit.
 		case errors.Is(err, syscall.EBUSY):
-			return fmt.Errorf("setting %s to %s: the container uses more than that: %w", f.file, f.value, ErrFailedPrecondition)
+			return fmt.Errorf("setting %s to %s: the container uses more than that: %w", f.file, f.value, errdefs.ErrFailedPrecondition)
 		case errors.Is(err, syscall.EINVAL):
-			return fmt.Errorf("setting %s to %s: the kernel refused it (above the pod's limit?): %w", f.file, f.value, ErrInvalidArgument)
+			return fmt.Errorf("setting %s to %s: the kernel refused it (above the pod's limit?): %w", f.file, f.value, errdefs.ErrInvalidArgument)
 		default:
 			return fmt.Errorf("setting %s to %s: %w", path, f.value, err)
 		}

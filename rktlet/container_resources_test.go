@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rktlet/rktlet/errdefs"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -68,7 +69,7 @@ func TestValidateResources(t *testing.T) {
 			}
 			continue
 		}
-		if !errors.Is(err, ErrInvalidArgument) || !strings.Contains(err.Error(), tc.field) {
+		if !errors.Is(err, errdefs.ErrInvalidArgument) || !strings.Contains(err.Error(), tc.field) {
 			t.Errorf("%v: %v, want InvalidArgument naming %s", tc.r, err, tc.field)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/rktlet/rktlet/errdefs"
 	"github.com/rktlet/rktlet/internal/regularfile"
 	"golang.org/x/sys/unix"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -43,7 +44,7 @@ func seccompOption(sc *runtimeapi.LinuxContainerSecurityContext) (string, error)
 		case strings.HasPrefix(path, "localhost/"):
 			profile = &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_Localhost, LocalhostRef: strings.TrimPrefix(path, "localhost/")}
 		default:
-			return "", fmt.Errorf("config.linux.security_context.seccomp_profile_path %q is none of unconfined, runtime/default and localhost/<path>: %w", path, ErrInvalidArgument)
+			return "", fmt.Errorf("config.linux.security_context.seccomp_profile_path %q is none of unconfined, runtime/default and localhost/<path>: %w", path, errdefs.ErrInvalidArgument)
 		}
 	}
 	switch profile.GetProfileType() {
@@ -54,7 +55,7 @@ func seccompOption(sc *runtimeapi.LinuxContainerSecurityContext) (string, error)
 	case runtimeapi.SecurityProfile_Localhost:
 		return localhostSeccomp(profile.GetLocalhostRef())
 	}
-	return "", fmt.Errorf("config.linux.security_context.seccomp: profile type %v: %w", profile.GetProfileType(), ErrInvalidArgument)
+	return "", fmt.Errorf("config.linux.security_context.seccomp: profile type %v: %w", profile.GetProfileType(), errdefs.ErrInvalidArgument)
 }
 
 // ociSeccomp is the part of an OCI (Docker) seccomp profile rktlet reads.
@@ -82,24 +83,24 @@ const maxSeccompProfile = 1 << 20
 func localhostSeccomp(path string) (string, error) {
 	field := "config.linux.security_context.seccomp.localhost_ref"
 	if !filepath.IsAbs(path) {
-		return "", fmt.Errorf("%s %q is not an absolute path: %w", field, path, ErrInvalidArgument)
+		return "", fmt.Errorf("%s %q is not an absolute path: %w", field, path, errdefs.ErrInvalidArgument)
 	}
 	b, err := regularfile.Read(path, maxSeccompProfile)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
-		return "", fmt.Errorf("%s: seccomp profile %s does not exist: %w", field, path, ErrNotFound)
+		return "", fmt.Errorf("%s: seccomp profile %s does not exist: %w", field, path, errdefs.ErrNotFound)
 	case errors.Is(err, regularfile.ErrNotRegular), errors.Is(err, regularfile.ErrTooLarge):
-		return "", fmt.Errorf("%s: seccomp profile: %v: %w", field, err, ErrInvalidArgument)
+		return "", fmt.Errorf("%s: seccomp profile: %v: %w", field, err, errdefs.ErrInvalidArgument)
 	case err != nil:
 		return "", fmt.Errorf("%s: %w", field, err)
 	}
 	var p ociSeccomp
 	if err := json.Unmarshal(b, &p); err != nil {
-		return "", fmt.Errorf("%s: seccomp profile %s: %v: %w", field, path, err, ErrInvalidArgument)
+		return "", fmt.Errorf("%s: seccomp profile %s: %v: %w", field, path, err, errdefs.ErrInvalidArgument)
 	}
 	refuse := func(format string, args ...any) (string, error) {
 		return "", fmt.Errorf("%s: seccomp profile %s: %s, which rkt's seccomp (systemd's SystemCallFilter=, by name, one action for all) cannot enforce: %w",
-			field, path, fmt.Sprintf(format, args...), ErrInvalidArgument)
+			field, path, fmt.Sprintf(format, args...), errdefs.ErrInvalidArgument)
 	}
 	allowAll := isAllowAction(p.DefaultAction)
 	var names []string

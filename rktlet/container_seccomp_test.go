@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rktlet/rktlet/errdefs"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -49,12 +50,12 @@ func TestSeccompOption(t *testing.T) {
 		{"block hostname", localhost(blockHostname), "mode=remove,errno=EPERM,sethostname", nil},
 		{"errnoRet", localhost(blockChmod), "mode=remove,errno=EACCES,chmod,fchmodat", nil},
 		{"whitelist", localhost(whitelist), "mode=retain,exit_group,read,write", nil},
-		{"arguments", localhost(withArgs), "", ErrInvalidArgument},
-		{"mixed results", localhost(mixed), "", ErrInvalidArgument},
-		{"broken JSON", localhost(broken), "", ErrInvalidArgument},
-		{"missing", localhost(filepath.Join(dir, "nope.json")), "", ErrNotFound},
-		{"relative", localhost("profile.json"), "", ErrInvalidArgument},
-		{"bad deprecated path", &runtimeapi.LinuxContainerSecurityContext{SeccompProfilePath: "docker/nonsense"}, "", ErrInvalidArgument},
+		{"arguments", localhost(withArgs), "", errdefs.ErrInvalidArgument},
+		{"mixed results", localhost(mixed), "", errdefs.ErrInvalidArgument},
+		{"broken JSON", localhost(broken), "", errdefs.ErrInvalidArgument},
+		{"missing", localhost(filepath.Join(dir, "nope.json")), "", errdefs.ErrNotFound},
+		{"relative", localhost("profile.json"), "", errdefs.ErrInvalidArgument},
+		{"bad deprecated path", &runtimeapi.LinuxContainerSecurityContext{SeccompProfilePath: "docker/nonsense"}, "", errdefs.ErrInvalidArgument},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := seccompOption(tc.sc)

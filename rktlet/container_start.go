@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/rktlet/rktlet/errdefs"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -38,7 +39,7 @@ func (s *Service) StartContainer(ctx context.Context, req *runtimeapi.StartConta
 		return nil, err
 	}
 	if st := s.readAppState(c, sb); st.state != runtimeapi.ContainerState_CONTAINER_CREATED {
-		return nil, fmt.Errorf("container %s is %s, not created: %w", c.ID, st.state, ErrFailedPrecondition)
+		return nil, fmt.Errorf("container %s is %s, not created: %w", c.ID, st.state, errdefs.ErrFailedPrecondition)
 	}
 	start := func() error { return s.rktApps.AppStart(ctx, sb.RktUUID, c.App) }
 	err = s.startInOwnCgroups(ctx, c, sb, start)
@@ -68,8 +69,8 @@ var errAppExited = errors.New("the container has exited")
 
 // runningAppPID waits up to d for a process of the app that runs in the
 // app's own root (appCgroups.RunningPID) and returns it. It fails with
-// errAppExited (wrapping ErrFailedPrecondition) when stage1 recorded the
-// app's exit, and with ErrFailedPrecondition when d ran out.
+// errAppExited (wrapping errdefs.ErrFailedPrecondition) when stage1 recorded the
+// app's exit, and with errdefs.ErrFailedPrecondition when d ran out.
 func (s *Service) runningAppPID(ctx context.Context, c *container, sb *sandbox, d time.Duration) (int, error) {
 	deadline := time.Now().Add(d)
 	for {
@@ -81,10 +82,10 @@ func (s *Service) runningAppPID(ctx context.Context, c *container, sb *sandbox, 
 			}
 		}
 		if st := s.readAppState(c, sb); st.state == runtimeapi.ContainerState_CONTAINER_EXITED {
-			return 0, fmt.Errorf("container %s: %w: %w", c.ID, errAppExited, ErrFailedPrecondition)
+			return 0, fmt.Errorf("container %s: %w: %w", c.ID, errAppExited, errdefs.ErrFailedPrecondition)
 		}
 		if time.Now().After(deadline) {
-			return 0, fmt.Errorf("container %s has no process in its own root after %s (%v): %w", c.ID, d, err, ErrFailedPrecondition)
+			return 0, fmt.Errorf("container %s has no process in its own root after %s (%v): %w", c.ID, d, err, errdefs.ErrFailedPrecondition)
 		}
 		select {
 		case <-ctx.Done():
@@ -106,7 +107,7 @@ func (s *Service) recordStartFailure(ctx context.Context, c *container, sb *sand
 	if _, err := s.containers.replace(c.ID, func(next *container) {
 		next.StartError = cause.Error()
 		next.StartFailedAt = time.Now().UnixNano()
-	}); err != nil && !errors.Is(err, ErrNotFound) {
+	}); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
 		s.log.Error("recording a failed start", "container", c.ID, "error", err)
 	}
 }

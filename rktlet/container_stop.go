@@ -8,6 +8,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/rktlet/rktlet/errdefs"
 	"golang.org/x/sys/unix"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -21,7 +22,7 @@ func (s *Service) StopContainer(ctx context.Context, req *runtimeapi.StopContain
 		return nil, err
 	}
 	c, err := s.containers.get(req.GetContainerId())
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, errdefs.ErrNotFound) {
 		return &runtimeapi.StopContainerResponse{}, nil
 	}
 	if err != nil {
@@ -33,7 +34,7 @@ func (s *Service) StopContainer(ctx context.Context, req *runtimeapi.StopContain
 	}
 	unlock := s.containers.lock(c.ID)
 	defer unlock()
-	if c, err = s.containers.get(c.ID); errors.Is(err, ErrNotFound) {
+	if c, err = s.containers.get(c.ID); errors.Is(err, errdefs.ErrNotFound) {
 		return &runtimeapi.StopContainerResponse{}, nil // removed meanwhile
 	} else if err != nil {
 		return nil, err
@@ -78,7 +79,7 @@ func (s *Service) stopContainer(ctx context.Context, c *container, timeout time.
 		return fmt.Errorf("killing container %s: %w", c.ID, err)
 	}
 	if !s.waitExited(ctx, c, sb, 10*time.Second) {
-		return fmt.Errorf("container %s did not exit after SIGKILL: %w", c.ID, ErrUnavailable)
+		return fmt.Errorf("container %s did not exit after SIGKILL: %w", c.ID, errdefs.ErrUnavailable)
 	}
 	return nil
 }

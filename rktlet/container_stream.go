@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 
+	"github.com/rktlet/rktlet/errdefs"
 	"github.com/rktlet/rktlet/streaming"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -31,7 +32,7 @@ func (s *Service) runningContainer(id string) (*container, *sandbox, error) {
 		return nil, nil, err
 	}
 	if st := s.readAppState(c, sb); st.state != runtimeapi.ContainerState_CONTAINER_RUNNING {
-		return nil, nil, fmt.Errorf("container %s is %s, not running: %w", c.ID, st.state, ErrFailedPrecondition)
+		return nil, nil, fmt.Errorf("container %s is %s, not running: %w", c.ID, st.state, errdefs.ErrFailedPrecondition)
 	}
 	return c, sb, nil
 }
@@ -46,10 +47,10 @@ func (s *Service) Exec(ctx context.Context, req *runtimeapi.ExecRequest) (*runti
 		return nil, err
 	}
 	if !req.GetStdin() && !req.GetStdout() && !req.GetStderr() {
-		return nil, fmt.Errorf("one of stdin, stdout and stderr must be set: %w", ErrInvalidArgument)
+		return nil, fmt.Errorf("one of stdin, stdout and stderr must be set: %w", errdefs.ErrInvalidArgument)
 	}
 	if req.GetTty() && req.GetStderr() {
-		return nil, fmt.Errorf("tty and stderr cannot both be set (a terminal has one output): %w", ErrInvalidArgument)
+		return nil, fmt.Errorf("tty and stderr cannot both be set (a terminal has one output): %w", errdefs.ErrInvalidArgument)
 	}
 	if _, _, err := s.runningContainer(req.GetContainerId()); err != nil {
 		return nil, err
@@ -64,17 +65,17 @@ func (s *Service) Attach(ctx context.Context, req *runtimeapi.AttachRequest) (*r
 		return nil, err
 	}
 	if !req.GetStdin() && !req.GetStdout() && !req.GetStderr() {
-		return nil, fmt.Errorf("one of stdin, stdout and stderr must be set: %w", ErrInvalidArgument)
+		return nil, fmt.Errorf("one of stdin, stdout and stderr must be set: %w", errdefs.ErrInvalidArgument)
 	}
 	c, _, err := s.runningContainer(req.GetContainerId())
 	if err != nil {
 		return nil, err
 	}
 	if req.GetStdin() && !c.config.GetStdin() {
-		return nil, fmt.Errorf("container %s was created without stdin: %w", c.ID, ErrFailedPrecondition)
+		return nil, fmt.Errorf("container %s was created without stdin: %w", c.ID, errdefs.ErrFailedPrecondition)
 	}
 	if req.GetTty() != c.config.GetTty() {
-		return nil, fmt.Errorf("container %s has tty=%t, the attach asked for tty=%t: %w", c.ID, c.config.GetTty(), req.GetTty(), ErrInvalidArgument)
+		return nil, fmt.Errorf("container %s has tty=%t, the attach asked for tty=%t: %w", c.ID, c.config.GetTty(), req.GetTty(), errdefs.ErrInvalidArgument)
 	}
 	return s.stream.GetAttach(req)
 }
@@ -90,11 +91,11 @@ func (s *Service) PortForward(ctx context.Context, req *runtimeapi.PortForwardRe
 		return nil, err
 	}
 	if sb.state != runtimeapi.PodSandboxState_SANDBOX_READY {
-		return nil, fmt.Errorf("pod sandbox %s is not ready: %w", sb.ID, ErrFailedPrecondition)
+		return nil, fmt.Errorf("pod sandbox %s is not ready: %w", sb.ID, errdefs.ErrFailedPrecondition)
 	}
 	for _, p := range req.GetPort() {
 		if p <= 0 || p > 65535 {
-			return nil, fmt.Errorf("port %d is not a TCP port: %w", p, ErrInvalidArgument)
+			return nil, fmt.Errorf("port %d is not a TCP port: %w", p, errdefs.ErrInvalidArgument)
 		}
 	}
 	return s.stream.GetPortForward(req)
@@ -139,7 +140,7 @@ func (s *Service) PodNetNS(ctx context.Context, id string) (string, error) {
 		return "", err
 	}
 	if sb.state != runtimeapi.PodSandboxState_SANDBOX_READY {
-		return "", fmt.Errorf("pod sandbox %s is not ready: %w", sb.ID, ErrFailedPrecondition)
+		return "", fmt.Errorf("pod sandbox %s is not ready: %w", sb.ID, errdefs.ErrFailedPrecondition)
 	}
 	if sb.HostNetwork {
 		return "", nil

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/rktlet/rktlet/errdefs"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -24,9 +25,9 @@ func (s *Service) UpdateContainerResources(ctx context.Context, req *runtimeapi.
 	r := req.GetLinux()
 	if r == nil {
 		if req.GetWindows() != nil {
-			return nil, fmt.Errorf("windows resources given to a Linux runtime: %w", ErrInvalidArgument)
+			return nil, fmt.Errorf("windows resources given to a Linux runtime: %w", errdefs.ErrInvalidArgument)
 		}
-		return nil, fmt.Errorf("linux resources are missing: %w", ErrInvalidArgument)
+		return nil, fmt.Errorf("linux resources are missing: %w", errdefs.ErrInvalidArgument)
 	}
 	if err := validateResources(r); err != nil {
 		return nil, err
@@ -45,7 +46,7 @@ func (s *Service) UpdateContainerResources(ctx context.Context, req *runtimeapi.
 	switch st.state {
 	case runtimeapi.ContainerState_CONTAINER_CREATED, runtimeapi.ContainerState_CONTAINER_RUNNING:
 	default:
-		return nil, fmt.Errorf("container %s is %s: only a created or running container's resources can change: %w", c.ID, st.state, ErrFailedPrecondition)
+		return nil, fmt.Errorf("container %s is %s: only a created or running container's resources can change: %w", c.ID, st.state, errdefs.ErrFailedPrecondition)
 	}
 	r = proto.Clone(r).(*runtimeapi.LinuxContainerResources)
 	if st.state == runtimeapi.ContainerState_CONTAINER_RUNNING {

@@ -13,29 +13,17 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// Error kinds, re-exported from errdefs: code wraps one of these with %w
-// where the error is made, and toGRPC maps it to a gRPC code once, at the edge.
-var (
-	ErrInvalidArgument    = errdefs.ErrInvalidArgument
-	ErrNotFound           = errdefs.ErrNotFound
-	ErrAlreadyExists      = errdefs.ErrAlreadyExists
-	ErrFailedPrecondition = errdefs.ErrFailedPrecondition
-	ErrUnavailable        = errdefs.ErrUnavailable
-	ErrResourceExhausted  = errdefs.ErrResourceExhausted
-	ErrPermissionDenied   = errdefs.ErrPermissionDenied
-)
-
 var kinds = []struct {
 	err  error
 	code codes.Code
 }{
-	{ErrInvalidArgument, codes.InvalidArgument},
-	{ErrNotFound, codes.NotFound},
-	{ErrAlreadyExists, codes.AlreadyExists},
-	{ErrFailedPrecondition, codes.FailedPrecondition},
-	{ErrUnavailable, codes.Unavailable},
-	{ErrResourceExhausted, codes.ResourceExhausted},
-	{ErrPermissionDenied, codes.PermissionDenied},
+	{errdefs.ErrInvalidArgument, codes.InvalidArgument},
+	{errdefs.ErrNotFound, codes.NotFound},
+	{errdefs.ErrAlreadyExists, codes.AlreadyExists},
+	{errdefs.ErrFailedPrecondition, codes.FailedPrecondition},
+	{errdefs.ErrUnavailable, codes.Unavailable},
+	{errdefs.ErrResourceExhausted, codes.ResourceExhausted},
+	{errdefs.ErrPermissionDenied, codes.PermissionDenied},
 	{context.DeadlineExceeded, codes.DeadlineExceeded},
 	{context.Canceled, codes.Canceled},
 }
@@ -66,7 +54,7 @@ const maxTimeoutSeconds = math.MaxInt64 / int64(time.Second)
 // overflowing into a negative duration that would end the call at once.
 func timeoutSeconds(field string, v int64) (time.Duration, error) {
 	if v < 0 {
-		return 0, fmt.Errorf("%s is %d: a timeout cannot be negative: %w", field, v, ErrInvalidArgument)
+		return 0, fmt.Errorf("%s is %d: a timeout cannot be negative: %w", field, v, errdefs.ErrInvalidArgument)
 	}
 	if v > maxTimeoutSeconds {
 		v = maxTimeoutSeconds

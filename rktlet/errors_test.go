@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/rktlet/rktlet/errdefs"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -16,8 +17,8 @@ func TestToGRPC(t *testing.T) {
 		err  error
 		code codes.Code
 	}{
-		{fmt.Errorf("sandbox config: metadata.name: %w", ErrInvalidArgument), codes.InvalidArgument},
-		{fmt.Errorf("pod %q: %w", "abc", ErrNotFound), codes.NotFound},
+		{fmt.Errorf("sandbox config: metadata.name: %w", errdefs.ErrInvalidArgument), codes.InvalidArgument},
+		{fmt.Errorf("pod %q: %w", "abc", errdefs.ErrNotFound), codes.NotFound},
 		{fmt.Errorf("fetching: %w", context.DeadlineExceeded), codes.DeadlineExceeded},
 		{status.Error(codes.Unimplemented, "no"), codes.Unimplemented},
 		{errors.New("boom"), codes.Unknown},

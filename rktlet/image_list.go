@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/rktlet/rktlet/errdefs"
 	"github.com/rktlet/rktlet/image"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -14,7 +15,7 @@ import (
 func (s *Service) ListImages(ctx context.Context, req *runtimeapi.ListImagesRequest) (*runtimeapi.ListImagesResponse, error) {
 	if name := req.GetFilter().GetImage().GetImage(); name != "" {
 		img, err := s.images.Get(name)
-		if errors.Is(err, ErrNotFound) {
+		if errors.Is(err, errdefs.ErrNotFound) {
 			return &runtimeapi.ListImagesResponse{}, nil
 		}
 		if err != nil {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"unicode"
 
+	"github.com/rktlet/rktlet/errdefs"
 	"github.com/rktlet/rktlet/image"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -14,7 +15,7 @@ import (
 func (s *Service) PullImage(ctx context.Context, req *runtimeapi.PullImageRequest) (*runtimeapi.PullImageResponse, error) {
 	ref := req.GetImage().GetImage()
 	if ref == "" {
-		return nil, fmt.Errorf("image.image is empty: %w", ErrInvalidArgument)
+		return nil, fmt.Errorf("image.image is empty: %w", errdefs.ErrInvalidArgument)
 	}
 	if err := validateAuth(req.GetAuth()); err != nil {
 		return nil, err
@@ -46,7 +47,7 @@ func validateAuth(a *runtimeapi.AuthConfig) error {
 		{"server_address", a.GetServerAddress()},
 	} {
 		if strings.IndexFunc(f.v, unicode.IsControl) >= 0 {
-			return fmt.Errorf("auth.%s holds a control character: %w", f.field, ErrInvalidArgument)
+			return fmt.Errorf("auth.%s holds a control character: %w", f.field, errdefs.ErrInvalidArgument)
 		}
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/rktlet/rktlet/errdefs"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -12,7 +13,7 @@ import (
 func (s *Service) RemoveImage(ctx context.Context, req *runtimeapi.RemoveImageRequest) (*runtimeapi.RemoveImageResponse, error) {
 	name := req.GetImage().GetImage()
 	if name == "" {
-		return nil, fmt.Errorf("image.image is empty: %w", ErrInvalidArgument)
+		return nil, fmt.Errorf("image.image is empty: %w", errdefs.ErrInvalidArgument)
 	}
 	img, lookupErr := s.images.Get(name)
 	if err := s.images.Remove(ctx, name); err != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/rktlet/rktlet/errdefs"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -14,10 +15,10 @@ import (
 func (s *Service) ImageStatus(ctx context.Context, req *runtimeapi.ImageStatusRequest) (*runtimeapi.ImageStatusResponse, error) {
 	name := req.GetImage().GetImage()
 	if name == "" {
-		return nil, fmt.Errorf("image.image is empty: %w", ErrInvalidArgument)
+		return nil, fmt.Errorf("image.image is empty: %w", errdefs.ErrInvalidArgument)
 	}
 	img, err := s.images.Get(name)
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, errdefs.ErrNotFound) {
 		return &runtimeapi.ImageStatusResponse{}, nil
 	}
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rktlet/rktlet/errdefs"
 	"github.com/rktlet/rktlet/internal/atomicfile"
 )
 
@@ -164,7 +165,7 @@ func (s *recordStore[T]) delete(id string) error {
 func (s *recordStore[T]) get(idOrPrefix string) (T, error) {
 	var zero T
 	if idOrPrefix == "" {
-		return zero, fmt.Errorf("%s ID is empty: %w", s.kind, ErrInvalidArgument)
+		return zero, fmt.Errorf("%s ID is empty: %w", s.kind, errdefs.ErrInvalidArgument)
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -181,11 +182,11 @@ func (s *recordStore[T]) get(idOrPrefix string) (T, error) {
 	}
 	switch n {
 	case 0:
-		return zero, fmt.Errorf("%s %q: %w", s.kind, idOrPrefix, ErrNotFound)
+		return zero, fmt.Errorf("%s %q: %w", s.kind, idOrPrefix, errdefs.ErrNotFound)
 	case 1:
 		return found, nil
 	}
-	return zero, fmt.Errorf("%s ID prefix %q is ambiguous: %w", s.kind, idOrPrefix, ErrInvalidArgument)
+	return zero, fmt.Errorf("%s ID prefix %q is ambiguous: %w", s.kind, idOrPrefix, errdefs.ErrInvalidArgument)
 }
 
 // list returns every item, oldest first.

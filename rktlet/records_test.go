@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/rktlet/rktlet/errdefs"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -103,7 +104,7 @@ func TestReplaceLeavesPublishedItemAlone(t *testing.T) {
 	if cur, _ := store.get("pod"); cur != next {
 		t.Fatal("replace did not publish its copy")
 	}
-	if _, err := store.replace("nope", func(*sandbox) {}); !errors.Is(err, ErrNotFound) {
+	if _, err := store.replace("nope", func(*sandbox) {}); !errors.Is(err, errdefs.ErrNotFound) {
 		t.Fatalf("replace of an unknown item: %v", err)
 	}
 	if _, err := store.replace("po", func(*sandbox) {}); err == nil {

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/rktlet/rktlet/errdefs"
 	"github.com/rktlet/rktlet/systemd"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -93,7 +94,7 @@ func (s *Service) Recover(ctx context.Context) error {
 // requireRecovered refuses sandbox calls until the index is rebuilt.
 func (s *Service) requireRecovered() error {
 	if !s.recovered.Load() {
-		return fmt.Errorf("rktlet is still reading its pods from systemd and its state files: %w", ErrUnavailable)
+		return fmt.Errorf("rktlet is still reading its pods from systemd and its state files: %w", errdefs.ErrUnavailable)
 	}
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/rktlet/rktlet/errdefs"
 	"github.com/rktlet/rktlet/internal/atomicfile"
 )
 
@@ -94,7 +95,7 @@ func validatePodCIDR(cidr string) error {
 	}
 	parts := strings.Split(cidr, ",")
 	bad := func(why string) error {
-		return fmt.Errorf("runtime_config.network_config.pod_cidr %q: %s: %w", cidr, why, ErrInvalidArgument)
+		return fmt.Errorf("runtime_config.network_config.pod_cidr %q: %s: %w", cidr, why, errdefs.ErrInvalidArgument)
 	}
 	if len(parts) > 2 {
 		return bad("more than two CIDRs")

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rktlet/rktlet/errdefs"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -26,7 +27,7 @@ func TestValidatePodCIDR(t *testing.T) {
 		"10.244.0.0/24\x00":         "not a CIDR",
 	} {
 		err := validatePodCIDR(bad)
-		if !errors.Is(err, ErrInvalidArgument) || !strings.Contains(err.Error(), why) || !strings.Contains(err.Error(), "pod_cidr") {
+		if !errors.Is(err, errdefs.ErrInvalidArgument) || !strings.Contains(err.Error(), why) || !strings.Contains(err.Error(), "pod_cidr") {
 			t.Errorf("%q: %v, want InvalidArgument naming pod_cidr: %s", bad, err, why)
 		}
 	}
@@ -44,7 +45,7 @@ func TestUpdateRuntimeConfigRecordsThePodCIDR(t *testing.T) {
 	if err := update("10.88.0.0/16"); err != nil {
 		t.Fatal(err)
 	}
-	if err := update("10.88.0.0/33"); !errors.Is(err, ErrInvalidArgument) {
+	if err := update("10.88.0.0/33"); !errors.Is(err, errdefs.ErrInvalidArgument) {
 		t.Fatalf("a bad CIDR: %v", err)
 	}
 	resp, err := s.Status(context.Background(), &runtimeapi.StatusRequest{Verbose: true})

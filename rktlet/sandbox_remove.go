@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/rktlet/rktlet/errdefs"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -14,7 +15,7 @@ func (s *Service) RemovePodSandbox(ctx context.Context, req *runtimeapi.RemovePo
 		return nil, err
 	}
 	sb, err := s.sandboxes.get(req.GetPodSandboxId())
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, errdefs.ErrNotFound) {
 		return &runtimeapi.RemovePodSandboxResponse{}, nil
 	}
 	if err != nil {
@@ -22,7 +23,7 @@ func (s *Service) RemovePodSandbox(ctx context.Context, req *runtimeapi.RemovePo
 	}
 	unlock := s.sandboxes.lock(sb.ID)
 	defer unlock()
-	if sb, err = s.sandboxes.get(sb.ID); errors.Is(err, ErrNotFound) {
+	if sb, err = s.sandboxes.get(sb.ID); errors.Is(err, errdefs.ErrNotFound) {
 		return &runtimeapi.RemovePodSandboxResponse{}, nil
 	}
 	if err := s.teardownSandbox(ctx, sb, teardownRemove); err != nil {

@@ -16,6 +16,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/rktlet/rktlet/errdefs"
 	"github.com/rktlet/rktlet/internal/metrics"
 	"github.com/rktlet/rktlet/network"
 	"github.com/rktlet/rktlet/systemd"
@@ -38,7 +39,7 @@ func (s *Service) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandb
 		return nil, err
 	}
 	if h := req.GetRuntimeHandler(); h != "" {
-		return nil, fmt.Errorf("runtime handler %q: rktlet has only the default handler: %w", h, ErrInvalidArgument)
+		return nil, fmt.Errorf("runtime handler %q: rktlet has only the default handler: %w", h, errdefs.ErrInvalidArgument)
 	}
 	// The name is reserved before any work: concurrent identical calls (a
 	// kubelet retrying while the first is still starting the pod) wait
@@ -50,7 +51,7 @@ func (s *Service) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandb
 			// A kubelet retrying after a timeout gets the pod it asked for.
 			return &runtimeapi.RunPodSandboxResponse{PodSandboxId: existing.ID}, nil
 		}
-		return nil, fmt.Errorf("pod sandbox %s already exists as %s (%s): %w", sandboxName(cfg.GetMetadata()), existing.ID, existing.state, ErrAlreadyExists)
+		return nil, fmt.Errorf("pod sandbox %s already exists as %s (%s): %w", sandboxName(cfg.GetMetadata()), existing.ID, existing.state, errdefs.ErrAlreadyExists)
 	}
 
 	id, err := newID()
@@ -83,7 +84,7 @@ func (s *Service) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandb
 
 func validateSandboxConfig(cfg *runtimeapi.PodSandboxConfig) error {
 	if cfg == nil {
-		return fmt.Errorf("config is missing: %w", ErrInvalidArgument)
+		return fmt.Errorf("config is missing: %w", errdefs.ErrInvalidArgument)
 	}
 	if err := checkNoNUL("config", cfg); err != nil {
 		return err
@@ -91,34 +92,34 @@ func validateSandboxConfig(cfg *runtimeapi.PodSandboxConfig) error {
 	md := cfg.GetMetadata()
 	switch {
 	case md == nil:
-		return fmt.Errorf("config.metadata is missing: %w", ErrInvalidArgument)
+		return fmt.Errorf("config.metadata is missing: %w", errdefs.ErrInvalidArgument)
 	case md.GetName() == "":
-		return fmt.Errorf("config.metadata.name is empty: %w", ErrInvalidArgument)
+		return fmt.Errorf("config.metadata.name is empty: %w", errdefs.ErrInvalidArgument)
 	case md.GetNamespace() == "":
-		return fmt.Errorf("config.metadata.namespace is empty: %w", ErrInvalidArgument)
+		return fmt.Errorf("config.metadata.namespace is empty: %w", errdefs.ErrInvalidArgument)
 	case md.GetUid() == "":
-		return fmt.Errorf("config.metadata.uid is empty: %w", ErrInvalidArgument)
+		return fmt.Errorf("config.metadata.uid is empty: %w", errdefs.ErrInvalidArgument)
 	}
 	// They travel in CNI_ARGS ("K=V;K=V") and on rkt's command line.
 	for _, f := range []struct{ field, v string }{
 		{"name", md.GetName()}, {"namespace", md.GetNamespace()}, {"uid", md.GetUid()},
 	} {
 		if strings.ContainsAny(f.v, ";=") || strings.IndexFunc(f.v, unicode.IsControl) >= 0 {
-			return fmt.Errorf("config.metadata.%s %q holds ';', '=' or a control character: %w", f.field, f.v, ErrInvalidArgument)
+			return fmt.Errorf("config.metadata.%s %q holds ';', '=' or a control character: %w", f.field, f.v, errdefs.ErrInvalidArgument)
 		}
 	}
 	if d := cfg.GetLogDirectory(); d != "" && !filepath.IsAbs(d) {
-		return fmt.Errorf("config.log_directory %q is not an absolute path: %w", d, ErrInvalidArgument)
+		return fmt.Errorf("config.log_directory %q is not an absolute path: %w", d, errdefs.ErrInvalidArgument)
 	}
 	for _, pm := range cfg.GetPortMappings() {
 		if pm.GetContainerPort() <= 0 || pm.GetContainerPort() > 65535 || pm.GetHostPort() < 0 || pm.GetHostPort() > 65535 {
-			return fmt.Errorf("config.port_mappings: %d→%d is not a valid port pair: %w", pm.GetHostPort(), pm.GetContainerPort(), ErrInvalidArgument)
+			return fmt.Errorf("config.port_mappings: %d→%d is not a valid port pair: %w", pm.GetHostPort(), pm.GetContainerPort(), errdefs.ErrInvalidArgument)
 		}
 		if _, ok := runtimeapi.Protocol_name[int32(pm.GetProtocol())]; !ok {
-			return fmt.Errorf("config.port_mappings: protocol %d is not TCP, UDP or SCTP: %w", pm.GetProtocol(), ErrInvalidArgument)
+			return fmt.Errorf("config.port_mappings: protocol %d is not TCP, UDP or SCTP: %w", pm.GetProtocol(), errdefs.ErrInvalidArgument)
 		}
 		if ip := pm.GetHostIp(); ip != "" && net.ParseIP(ip) == nil {
-			return fmt.Errorf("config.port_mappings: host_ip %q is not an IP address: %w", ip, ErrInvalidArgument)
+			return fmt.Errorf("config.port_mappings: host_ip %q is not an IP address: %w", ip, errdefs.ErrInvalidArgument)
 		}
 	}
 	if err := validateHostnameAndDNS(cfg); err != nil {
@@ -129,15 +130,15 @@ func validateSandboxConfig(cfg *runtimeapi.PodSandboxConfig) error {
 		return err
 	}
 	if ns.GetIpc() == runtimeapi.NamespaceMode_NODE {
-		return fmt.Errorf("config.linux.security_context.namespace_options.ipc NODE: rkt's stage1 (systemd-nspawn) always gives a pod its own IPC namespace: %w", ErrInvalidArgument)
+		return fmt.Errorf("config.linux.security_context.namespace_options.ipc NODE: rkt's stage1 (systemd-nspawn) always gives a pod its own IPC namespace: %w", errdefs.ErrInvalidArgument)
 	}
 	if ns.GetPid() == runtimeapi.NamespaceMode_NODE {
-		return fmt.Errorf("config.linux.security_context.namespace_options.pid NODE: rkt's stage1 (systemd-nspawn) always gives a pod its own PID namespace: %w", ErrInvalidArgument)
+		return fmt.Errorf("config.linux.security_context.namespace_options.pid NODE: rkt's stage1 (systemd-nspawn) always gives a pod its own PID namespace: %w", errdefs.ErrInvalidArgument)
 	}
 	// No options, or NODE, is the host's user namespace; rktlet says so in
 	// Status (runtime handler feature user_namespaces false).
 	if userns := ns.GetUsernsOptions(); userns != nil && userns.GetMode() != runtimeapi.NamespaceMode_NODE {
-		return fmt.Errorf("config.linux.security_context.namespace_options.userns_options mode %s: rkt's stage1-host runs pods in the host's user namespace, it cannot map IDs: %w", userns.GetMode(), ErrInvalidArgument)
+		return fmt.Errorf("config.linux.security_context.namespace_options.userns_options mode %s: rkt's stage1-host runs pods in the host's user namespace, it cannot map IDs: %w", userns.GetMode(), errdefs.ErrInvalidArgument)
 	}
 	return nil
 }
@@ -152,12 +153,12 @@ var hostnamePattern = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z
 // splits on commas), search domains and options single words.
 func validateHostnameAndDNS(cfg *runtimeapi.PodSandboxConfig) error {
 	if h := cfg.GetHostname(); h != "" && (len(h) > 64 || !hostnamePattern.MatchString(h)) {
-		return fmt.Errorf("config.hostname %q is not a valid hostname: %w", h, ErrInvalidArgument)
+		return fmt.Errorf("config.hostname %q is not a valid hostname: %w", h, errdefs.ErrInvalidArgument)
 	}
 	dns := cfg.GetDnsConfig()
 	for i, v := range dns.GetServers() {
 		if net.ParseIP(v) == nil {
-			return fmt.Errorf("config.dns_config.servers[%d] %q is not an IP address: %w", i, v, ErrInvalidArgument)
+			return fmt.Errorf("config.dns_config.servers[%d] %q is not an IP address: %w", i, v, errdefs.ErrInvalidArgument)
 		}
 	}
 	for _, list := range []struct {
@@ -166,7 +167,7 @@ func validateHostnameAndDNS(cfg *runtimeapi.PodSandboxConfig) error {
 	}{{"searches", dns.GetSearches()}, {"options", dns.GetOptions()}} {
 		for i, v := range list.values {
 			if v == "" || len(v) > 253 || strings.ContainsAny(v, ",\"") || strings.IndexFunc(v, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
-				return fmt.Errorf("config.dns_config.%s[%d] %q must be one word of at most 253 characters, without ',' or '\"': %w", list.field, i, v, ErrInvalidArgument)
+				return fmt.Errorf("config.dns_config.%s[%d] %q must be one word of at most 253 characters, without ',' or '\"': %w", list.field, i, v, errdefs.ErrInvalidArgument)
 			}
 		}
 	}
@@ -383,7 +384,7 @@ func (s *Service) unitStartError(ctx context.Context, sb *sandbox, startErr erro
 	if lines != "" {
 		msg += "; last journal lines:\n" + lines
 	}
-	kind := ErrUnavailable
+	kind := errdefs.ErrUnavailable
 	if errors.Is(startErr, context.DeadlineExceeded) {
 		kind = context.DeadlineExceeded
 	}

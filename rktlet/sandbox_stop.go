@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/rktlet/rktlet/errdefs"
 	"github.com/rktlet/rktlet/network"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -19,7 +20,7 @@ func (s *Service) StopPodSandbox(ctx context.Context, req *runtimeapi.StopPodSan
 		return nil, err
 	}
 	sb, err := s.sandboxes.get(req.GetPodSandboxId())
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, errdefs.ErrNotFound) {
 		return &runtimeapi.StopPodSandboxResponse{}, nil
 	}
 	if err != nil {
@@ -27,7 +28,7 @@ func (s *Service) StopPodSandbox(ctx context.Context, req *runtimeapi.StopPodSan
 	}
 	unlock := s.sandboxes.lock(sb.ID)
 	defer unlock()
-	if sb, err = s.sandboxes.get(sb.ID); errors.Is(err, ErrNotFound) {
+	if sb, err = s.sandboxes.get(sb.ID); errors.Is(err, errdefs.ErrNotFound) {
 		return &runtimeapi.StopPodSandboxResponse{}, nil
 	}
 	if err := s.teardownSandbox(ctx, sb, teardownStop); err != nil {

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rktlet/rktlet/errdefs"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -41,7 +42,7 @@ func TestValidateSandboxConfigHostnameDNSPorts(t *testing.T) {
 		cfg := base()
 		tc.change(cfg)
 		err := validateSandboxConfig(cfg)
-		if !errors.Is(err, ErrInvalidArgument) || !strings.Contains(err.Error(), tc.mention) {
+		if !errors.Is(err, errdefs.ErrInvalidArgument) || !strings.Contains(err.Error(), tc.mention) {
 			t.Errorf("%s: %v, want InvalidArgument naming it", tc.mention, err)
 		}
 	}
@@ -55,7 +56,7 @@ func TestValidateAuth(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, a := range []*runtimeapi.AuthConfig{{Auth: "\u202e\x00"}, {RegistryToken: "a\x00b"}, {Password: "a\r\nX-Injected: 1"}} {
-		if err := validateAuth(a); !errors.Is(err, ErrInvalidArgument) {
+		if err := validateAuth(a); !errors.Is(err, errdefs.ErrInvalidArgument) {
 			t.Errorf("%v: %v", a, err)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/rktlet/rktlet/errdefs"
 	"golang.org/x/sys/unix"
 )
 
@@ -47,24 +48,24 @@ func sysctlPath(key string) string {
 func validateSysctls(sysctls map[string]string, hostNetwork bool) error {
 	for k, v := range sysctls {
 		if !sysctlName.MatchString(k) {
-			return fmt.Errorf("config.linux.sysctls: %q is not a sysctl name: %w", k, ErrInvalidArgument)
+			return fmt.Errorf("config.linux.sysctls: %q is not a sysctl name: %w", k, errdefs.ErrInvalidArgument)
 		}
 		ns, ok := sysctlNamespace(k)
 		if !ok {
-			return fmt.Errorf("config.linux.sysctls: %q is not a namespaced sysctl; setting it would change the node: %w", k, ErrInvalidArgument)
+			return fmt.Errorf("config.linux.sysctls: %q is not a namespaced sysctl; setting it would change the node: %w", k, errdefs.ErrInvalidArgument)
 		}
 		if ns == "net" && hostNetwork {
-			return fmt.Errorf("config.linux.sysctls: %q cannot be set for a pod in the node's network namespace: %w", k, ErrInvalidArgument)
+			return fmt.Errorf("config.linux.sysctls: %q cannot be set for a pod in the node's network namespace: %w", k, errdefs.ErrInvalidArgument)
 		}
 		if len(v) == 0 || len(v) > maxSysctlValue || strings.IndexFunc(v, func(r rune) bool { return r < ' ' && r != '\t' || r == 0x7f }) >= 0 {
-			return fmt.Errorf("config.linux.sysctls: the value of %q must be 1 to %d printable characters: %w", k, maxSysctlValue, ErrInvalidArgument)
+			return fmt.Errorf("config.linux.sysctls: the value of %q must be 1 to %d printable characters: %w", k, maxSysctlValue, errdefs.ErrInvalidArgument)
 		}
 		current, err := os.ReadFile(sysctlPath(k))
 		if err != nil {
-			return fmt.Errorf("config.linux.sysctls: %q is not a sysctl of this kernel: %w", k, ErrInvalidArgument)
+			return fmt.Errorf("config.linux.sysctls: %q is not a sysctl of this kernel: %w", k, errdefs.ErrInvalidArgument)
 		}
 		if want := len(integerFields(string(current))); want > 0 && len(integerFields(v)) != want {
-			return fmt.Errorf("config.linux.sysctls: %q takes %d integer(s), not %q: %w", k, want, v, ErrInvalidArgument)
+			return fmt.Errorf("config.linux.sysctls: %q takes %d integer(s), not %q: %w", k, want, v, errdefs.ErrInvalidArgument)
 		}
 	}
 	return nil
@@ -104,7 +105,7 @@ func applySysctls(leader int, sysctls map[string]string) error {
 				if err := os.WriteFile(sysctlPath(k), []byte(v), 0); err != nil {
 					if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ERANGE) || errors.Is(err, unix.EOVERFLOW) || errors.Is(err, os.ErrNotExist) {
 						// The kernel's own range check.
-						return fmt.Errorf("config.linux.sysctls: the kernel refused %s=%s: %v: %w", k, v, err, ErrInvalidArgument)
+						return fmt.Errorf("config.linux.sysctls: the kernel refused %s=%s: %v: %w", k, v, err, errdefs.ErrInvalidArgument)
 					}
 					return fmt.Errorf("sysctl %s=%s: %w", k, v, err)
 				}

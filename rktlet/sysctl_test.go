@@ -2,6 +2,7 @@ package rktlet
 
 import (
 	"errors"
+	"github.com/rktlet/rktlet/errdefs"
 	"testing"
 )
 
@@ -32,7 +33,7 @@ func TestValidateSysctls(t *testing.T) {
 		if tc.ok != (err == nil) {
 			t.Errorf("%v hostNetwork=%v: %v", tc.sysctls, tc.hostNetwork, err)
 		}
-		if err != nil && !errors.Is(err, ErrInvalidArgument) {
+		if err != nil && !errors.Is(err, errdefs.ErrInvalidArgument) {
 			t.Errorf("%v: %v is not InvalidArgument", tc.sysctls, err)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/rktlet/rktlet/errdefs"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
@@ -17,7 +18,7 @@ func checkNoNUL(field string, m proto.Message) error {
 		return nil
 	}
 	if path, ok := findNUL(m.ProtoReflect(), field); ok {
-		return fmt.Errorf("%s holds a NUL byte: %w", path, ErrInvalidArgument)
+		return fmt.Errorf("%s holds a NUL byte: %w", path, errdefs.ErrInvalidArgument)
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rktlet/rktlet/errdefs"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -23,7 +24,7 @@ func TestCheckNoNUL(t *testing.T) {
 		{&runtimeapi.PodSandboxConfig{Annotations: map[string]string{"k\x00": "v"}}, "config.annotations key"},
 	} {
 		err := checkNoNUL("config", tc.cfg)
-		if !errors.Is(err, ErrInvalidArgument) || !strings.Contains(err.Error(), tc.path) {
+		if !errors.Is(err, errdefs.ErrInvalidArgument) || !strings.Contains(err.Error(), tc.path) {
 			t.Errorf("%v: %v, want InvalidArgument naming %s", tc.cfg, err, tc.path)
 		}
 	}
