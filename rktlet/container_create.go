@@ -21,9 +21,6 @@ import (
 
 // CreateContainer adds the container to its pod as an rkt app.
 func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateContainerRequest) (*runtimeapi.CreateContainerResponse, error) {
-	if err := s.requireRecovered(); err != nil {
-		return nil, err
-	}
 	cfg := req.GetConfig()
 	if cfg == nil || cfg.GetMetadata() == nil {
 		return nil, fmt.Errorf("config.metadata is missing: %w", errdefs.ErrInvalidArgument)

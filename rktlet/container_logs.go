@@ -92,9 +92,6 @@ func (s *Service) followPod(sb *sandbox) {
 // ReopenContainerLog starts a new log file at the container's log path, as
 // the kubelet asks after renaming the old one to rotate it.
 func (s *Service) ReopenContainerLog(ctx context.Context, req *runtimeapi.ReopenContainerLogRequest) (*runtimeapi.ReopenContainerLogResponse, error) {
-	if err := s.requireRecovered(); err != nil {
-		return nil, err
-	}
 	c, err := s.containers.get(req.GetContainerId())
 	if err != nil {
 		return nil, err

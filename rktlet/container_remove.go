@@ -12,9 +12,6 @@ import (
 // RemoveContainer stops a container if it runs and removes its rkt app and
 // record. Removing an unknown container is not an error.
 func (s *Service) RemoveContainer(ctx context.Context, req *runtimeapi.RemoveContainerRequest) (*runtimeapi.RemoveContainerResponse, error) {
-	if err := s.requireRecovered(); err != nil {
-		return nil, err
-	}
 	c, err := s.containers.get(req.GetContainerId())
 	if errors.Is(err, errdefs.ErrNotFound) {
 		return &runtimeapi.RemoveContainerResponse{}, nil

@@ -165,9 +165,6 @@ func (s *Service) containerStats(ctx context.Context, c *container) *runtimeapi.
 
 // ContainerStats samples one container's cgroup: no process is spawned.
 func (s *Service) ContainerStats(ctx context.Context, req *runtimeapi.ContainerStatsRequest) (*runtimeapi.ContainerStatsResponse, error) {
-	if err := s.requireRecovered(); err != nil {
-		return nil, err
-	}
 	c, err := s.containers.get(req.GetContainerId())
 	if err != nil {
 		return nil, err
@@ -177,9 +174,6 @@ func (s *Service) ContainerStats(ctx context.Context, req *runtimeapi.ContainerS
 
 // ListContainerStats samples every container the filter selects.
 func (s *Service) ListContainerStats(ctx context.Context, req *runtimeapi.ListContainerStatsRequest) (*runtimeapi.ListContainerStatsResponse, error) {
-	if err := s.requireRecovered(); err != nil {
-		return nil, err
-	}
 	f := req.GetFilter()
 	var out []*runtimeapi.ContainerStats
 	for _, c := range s.containers.list() {
@@ -228,9 +222,6 @@ func (s *Service) podStats(ctx context.Context, sb *sandbox) *runtimeapi.PodSand
 
 // PodSandboxStats samples one pod and its containers.
 func (s *Service) PodSandboxStats(ctx context.Context, req *runtimeapi.PodSandboxStatsRequest) (*runtimeapi.PodSandboxStatsResponse, error) {
-	if err := s.requireRecovered(); err != nil {
-		return nil, err
-	}
 	sb, err := s.sandboxes.get(req.GetPodSandboxId())
 	if err != nil {
 		return nil, err
@@ -240,9 +231,6 @@ func (s *Service) PodSandboxStats(ctx context.Context, req *runtimeapi.PodSandbo
 
 // ListPodSandboxStats samples every pod the filter selects.
 func (s *Service) ListPodSandboxStats(ctx context.Context, req *runtimeapi.ListPodSandboxStatsRequest) (*runtimeapi.ListPodSandboxStatsResponse, error) {
-	if err := s.requireRecovered(); err != nil {
-		return nil, err
-	}
 	f := req.GetFilter()
 	var out []*runtimeapi.PodSandboxStats
 	for _, sb := range s.sandboxes.list() {

@@ -11,9 +11,6 @@ import (
 // ContainerStatus answers from the record and stage1's status files: no
 // process is spawned.
 func (s *Service) ContainerStatus(ctx context.Context, req *runtimeapi.ContainerStatusRequest) (*runtimeapi.ContainerStatusResponse, error) {
-	if err := s.requireRecovered(); err != nil {
-		return nil, err
-	}
 	c, err := s.containers.get(req.GetContainerId())
 	if err != nil {
 		return nil, err

@@ -18,9 +18,6 @@ import (
 // process of the app. Stopping a stopped or unknown container is not an
 // error.
 func (s *Service) StopContainer(ctx context.Context, req *runtimeapi.StopContainerRequest) (*runtimeapi.StopContainerResponse, error) {
-	if err := s.requireRecovered(); err != nil {
-		return nil, err
-	}
 	c, err := s.containers.get(req.GetContainerId())
 	if errors.Is(err, errdefs.ErrNotFound) {
 		return &runtimeapi.StopContainerResponse{}, nil

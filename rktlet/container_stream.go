@@ -40,9 +40,6 @@ func (s *Service) runningContainer(id string) (*container, *sandbox, error) {
 // Exec returns a URL on the streaming server for a command in a running
 // container.
 func (s *Service) Exec(ctx context.Context, req *runtimeapi.ExecRequest) (*runtimeapi.ExecResponse, error) {
-	if err := s.requireRecovered(); err != nil {
-		return nil, err
-	}
 	if err := validateCmd(req.GetCmd()); err != nil {
 		return nil, err
 	}
@@ -61,9 +58,6 @@ func (s *Service) Exec(ctx context.Context, req *runtimeapi.ExecRequest) (*runti
 // Attach returns a URL on the streaming server for a running container's
 // own stdio.
 func (s *Service) Attach(ctx context.Context, req *runtimeapi.AttachRequest) (*runtimeapi.AttachResponse, error) {
-	if err := s.requireRecovered(); err != nil {
-		return nil, err
-	}
 	if !req.GetStdin() && !req.GetStdout() && !req.GetStderr() {
 		return nil, fmt.Errorf("one of stdin, stdout and stderr must be set: %w", errdefs.ErrInvalidArgument)
 	}
@@ -83,9 +77,6 @@ func (s *Service) Attach(ctx context.Context, req *runtimeapi.AttachRequest) (*r
 // PortForward returns a URL on the streaming server for connections to
 // ports inside a ready pod.
 func (s *Service) PortForward(ctx context.Context, req *runtimeapi.PortForwardRequest) (*runtimeapi.PortForwardResponse, error) {
-	if err := s.requireRecovered(); err != nil {
-		return nil, err
-	}
 	sb, err := s.sandboxes.get(req.GetPodSandboxId())
 	if err != nil {
 		return nil, err

@@ -19,9 +19,6 @@ import (
 // container: a running one's cgroup files at once, a created one's when it
 // starts. ContainerStatus reports them from then on.
 func (s *Service) UpdateContainerResources(ctx context.Context, req *runtimeapi.UpdateContainerResourcesRequest) (*runtimeapi.UpdateContainerResourcesResponse, error) {
-	if err := s.requireRecovered(); err != nil {
-		return nil, err
-	}
 	r := req.GetLinux()
 	if r == nil {
 		if req.GetWindows() != nil {

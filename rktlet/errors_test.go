@@ -30,7 +30,7 @@ func TestToGRPC(t *testing.T) {
 }
 
 func TestInterceptorRecoversPanic(t *testing.T) {
-	ic := UnaryInterceptor(quiet)
+	ic := UnaryInterceptor(quiet, nil)
 	_, err := ic(context.Background(), nil, &grpc.UnaryServerInfo{FullMethod: "/test/Panic"},
 		func(context.Context, any) (any, error) { panic("bad input") })
 	if status.Code(err) != codes.Internal {

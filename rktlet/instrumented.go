@@ -14,10 +14,15 @@ import (
 	"github.com/rktlet/rktlet/internal/metrics"
 )
 
+// Gate refuses a call, by its full gRPC method name, before its handler runs
+// (Service.RecoveryGate); nil lets every call through.
+type Gate func(fullMethod string) error
+
 // UnaryInterceptor logs every RPC (one debug line: method, duration, code;
-// failures at error level) and counts it (metrics.RPCs), maps errors to gRPC codes, and turns a panic in a
-// handler into an Internal error instead of a dead daemon.
-func UnaryInterceptor(log *slog.Logger) grpc.UnaryServerInterceptor {
+// failures at error level) and counts it (metrics.RPCs), refuses what gate
+// refuses, maps errors to gRPC codes, and turns a panic in a handler into an
+// Internal error instead of a dead daemon.
+func UnaryInterceptor(log *slog.Logger, gate Gate) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
 		start := time.Now()
 		defer func() {
@@ -27,13 +32,18 @@ func UnaryInterceptor(log *slog.Logger) grpc.UnaryServerInterceptor {
 			}
 			logRPC(ctx, log, info.FullMethod, start, err)
 		}()
+		if gate != nil {
+			if err := gate(info.FullMethod); err != nil {
+				return nil, toGRPC(err)
+			}
+		}
 		resp, err = handler(ctx, req)
 		return resp, toGRPC(err)
 	}
 }
 
 // StreamInterceptor does for streaming RPCs what UnaryInterceptor does.
-func StreamInterceptor(log *slog.Logger) grpc.StreamServerInterceptor {
+func StreamInterceptor(log *slog.Logger, gate Gate) grpc.StreamServerInterceptor {
 	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
 		start := time.Now()
 		defer func() {
@@ -43,6 +53,11 @@ func StreamInterceptor(log *slog.Logger) grpc.StreamServerInterceptor {
 			}
 			logRPC(ss.Context(), log, info.FullMethod, start, err)
 		}()
+		if gate != nil {
+			if err := gate(info.FullMethod); err != nil {
+				return toGRPC(err)
+			}
+		}
 		return toGRPC(handler(srv, ss))
 	}
 }

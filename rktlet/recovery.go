@@ -3,6 +3,7 @@ package rktlet
 import (
 	"context"
 	"fmt"
+	"path"
 	"slices"
 	"time"
 
@@ -91,12 +92,29 @@ func (s *Service) Recover(ctx context.Context) error {
 	return nil
 }
 
-// requireRecovered refuses sandbox calls until the index is rebuilt.
-func (s *Service) requireRecovered() error {
-	if !s.recovered.Load() {
-		return fmt.Errorf("rktlet is still reading its pods from systemd and its state files: %w", errdefs.ErrUnavailable)
+// awaitsRecovery names the RuntimeService calls refused until the index of
+// pods and containers is rebuilt: every call that reads or changes one.
+// Version, Status, the runtime config calls and the image service answer at
+// once; the kubelet retries the others on Unavailable.
+var awaitsRecovery = map[string]bool{
+	"RunPodSandbox": true, "StopPodSandbox": true, "RemovePodSandbox": true,
+	"PodSandboxStatus": true, "ListPodSandbox": true, "UpdatePodSandboxResources": true,
+	"CreateContainer": true, "StartContainer": true, "StopContainer": true,
+	"RemoveContainer": true, "ListContainers": true, "ContainerStatus": true,
+	"UpdateContainerResources": true, "ReopenContainerLog": true,
+	"ExecSync": true, "Exec": true, "Attach": true, "PortForward": true,
+	"ContainerStats": true, "ListContainerStats": true,
+	"PodSandboxStats": true, "ListPodSandboxStats": true,
+}
+
+// RecoveryGate refuses a call in awaitsRecovery, by its full gRPC method
+// name, until recovery is done; the interceptors ask it before the handler.
+func (s *Service) RecoveryGate(fullMethod string) error {
+	service, method := path.Split(fullMethod)
+	if service != "/"+runtimeapi.RuntimeService_ServiceDesc.ServiceName+"/" || !awaitsRecovery[method] || s.recovered.Load() {
+		return nil
 	}
-	return nil
+	return fmt.Errorf("rktlet is still reading its pods from systemd and its state files: %w", errdefs.ErrUnavailable)
 }
 
 // sandboxStateOf maps a unit's ActiveState to the sandbox state: READY only

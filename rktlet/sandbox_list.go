@@ -9,9 +9,6 @@ import (
 
 // ListPodSandbox answers from the in-memory index: no process is spawned.
 func (s *Service) ListPodSandbox(ctx context.Context, req *runtimeapi.ListPodSandboxRequest) (*runtimeapi.ListPodSandboxResponse, error) {
-	if err := s.requireRecovered(); err != nil {
-		return nil, err
-	}
 	f := req.GetFilter()
 	resp := &runtimeapi.ListPodSandboxResponse{}
 	for _, sb := range s.sandboxes.list() {

@@ -11,9 +11,6 @@ import (
 // RemovePodSandbox stops a pod if needed and removes it: unit, network, rkt
 // pod and state. Removing an unknown sandbox is not an error.
 func (s *Service) RemovePodSandbox(ctx context.Context, req *runtimeapi.RemovePodSandboxRequest) (*runtimeapi.RemovePodSandboxResponse, error) {
-	if err := s.requireRecovered(); err != nil {
-		return nil, err
-	}
 	sb, err := s.sandboxes.get(req.GetPodSandboxId())
 	if errors.Is(err, errdefs.ErrNotFound) {
 		return &runtimeapi.RemovePodSandboxResponse{}, nil

@@ -31,9 +31,6 @@ const podStartTimeout = 2 * time.Minute
 // then a transient unit running `rkt app sandbox` in it.
 func (s *Service) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandboxRequest) (*runtimeapi.RunPodSandboxResponse, error) {
 	arrived := time.Now()
-	if err := s.requireRecovered(); err != nil {
-		return nil, err
-	}
 	cfg := req.GetConfig()
 	if err := validateSandboxConfig(cfg); err != nil {
 		return nil, err

@@ -11,9 +11,6 @@ import (
 // PodSandboxStatus answers from the in-memory index, kept current by
 // systemd's signals: no process is spawned.
 func (s *Service) PodSandboxStatus(ctx context.Context, req *runtimeapi.PodSandboxStatusRequest) (*runtimeapi.PodSandboxStatusResponse, error) {
-	if err := s.requireRecovered(); err != nil {
-		return nil, err
-	}
 	sb, err := s.sandboxes.get(req.GetPodSandboxId())
 	if err != nil {
 		return nil, err

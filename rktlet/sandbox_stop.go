@@ -16,9 +16,6 @@ import (
 // StopPodSandbox stops a pod's unit and takes its network down. Stopping a
 // stopped or unknown sandbox is not an error.
 func (s *Service) StopPodSandbox(ctx context.Context, req *runtimeapi.StopPodSandboxRequest) (*runtimeapi.StopPodSandboxResponse, error) {
-	if err := s.requireRecovered(); err != nil {
-		return nil, err
-	}
 	sb, err := s.sandboxes.get(req.GetPodSandboxId())
 	if errors.Is(err, errdefs.ErrNotFound) {
 		return &runtimeapi.StopPodSandboxResponse{}, nil

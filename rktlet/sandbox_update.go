@@ -15,9 +15,6 @@ import (
 // recorded and reported (verbose PodSandboxStatus), and nothing else of
 // the pod changes.
 func (s *Service) UpdatePodSandboxResources(_ context.Context, req *runtimeapi.UpdatePodSandboxResourcesRequest) (*runtimeapi.UpdatePodSandboxResourcesResponse, error) {
-	if err := s.requireRecovered(); err != nil {
-		return nil, err
-	}
 	for name, r := range map[string]*runtimeapi.LinuxContainerResources{"overhead": req.GetOverhead(), "resources": req.GetResources()} {
 		if err := validateResources(r); err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)

@@ -131,8 +131,8 @@ func run(args []string) error {
 	}()
 
 	srv := grpc.NewServer(
-		grpc.ChainUnaryInterceptor(rktlet.UnaryInterceptor(log)),
-		grpc.ChainStreamInterceptor(rktlet.StreamInterceptor(log)),
+		grpc.ChainUnaryInterceptor(rktlet.UnaryInterceptor(log, svc.RecoveryGate)),
+		grpc.ChainStreamInterceptor(rktlet.StreamInterceptor(log, svc.RecoveryGate)),
 	)
 	svc.Register(srv)
 
