@@ -154,18 +154,16 @@ func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateCon
 	if err := s.containers.create(c); err != nil {
 		return nil, err
 	}
-	if lc, ok := s.containerLog(sb, c); ok && s.logs != nil {
+	if lc, ok := s.containerLog(sb, c); ok {
 		if err := s.logs.AddContainer(sb.ID, lc); err != nil {
 			s.logs.RemoveContainer(id)
 			_ = s.containers.delete(id)
 			return nil, fmt.Errorf("creating the log file %s of container %q: %w", lc.Path, cfg.GetMetadata().GetName(), err)
 		}
 	}
-	if err := s.rktApps.AppAdd(ctx, sb.RktUUID, c.ACI, opts); err != nil {
-		_ = s.rktApps.AppRemove(context.WithoutCancel(ctx), sb.RktUUID, c.App)
-		if s.logs != nil {
-			s.logs.RemoveContainer(id)
-		}
+	if err := s.rktCmd.AppAdd(ctx, sb.RktUUID, c.ACI, opts); err != nil {
+		_ = s.rktCmd.AppRemove(context.WithoutCancel(ctx), sb.RktUUID, c.App)
+		s.logs.RemoveContainer(id)
 		_ = s.containers.delete(id)
 		return nil, fmt.Errorf("adding container %q to pod %s: %w", cfg.GetMetadata().GetName(), sb.ID, err)
 	}

@@ -48,7 +48,7 @@ func (s *Service) ExecSync(ctx context.Context, req *runtimeapi.ExecSyncRequest)
 	if err != nil {
 		return nil, err
 	}
-	stdout, stderr, code, err := s.rktApps.Enter(ctx, sb.RktUUID, c.App, user, req.GetCmd(), maxExecOutput)
+	stdout, stderr, code, err := s.rktCmd.Enter(ctx, sb.RktUUID, c.App, user, req.GetCmd(), maxExecOutput)
 	if errors.Is(err, context.DeadlineExceeded) {
 		return nil, fmt.Errorf("command %q in container %s timed out after %ds: %w", req.GetCmd(), c.ID, req.GetTimeout(), context.DeadlineExceeded)
 	}

@@ -29,9 +29,6 @@ type containerLogs interface {
 // at most 3 s after it exited.
 const logDrainLimit = 4 * time.Second
 
-// SetLogs gives the service its log shipper.
-func (s *Service) SetLogs(logs containerLogs) { s.logs = logs }
-
 // logPath is the container's CRI log file, or "" when the kubelet asked for
 // none.
 func logPath(sb *sandbox, cfg *runtimeapi.ContainerConfig) string {
@@ -76,7 +73,7 @@ func (s *Service) containerLog(sb *sandbox, c *container) (journal.Container, bo
 
 // followPod starts shipping the logs of a pod's containers.
 func (s *Service) followPod(sb *sandbox) {
-	if s.logs == nil || sb.RktUUID == "" {
+	if sb.RktUUID == "" {
 		return
 	}
 	var containers []journal.Container

@@ -32,14 +32,12 @@ func (s *Service) removeContainer(ctx context.Context, c *container) error {
 		return err
 	}
 	if sb, err := s.sandboxes.get(c.SandboxID); err == nil && sb.state == runtimeapi.PodSandboxState_SANDBOX_READY {
-		if err := s.rktApps.AppRemove(ctx, sb.RktUUID, c.App); err != nil && s.podStillRunning(ctx, sb) {
+		if err := s.rktCmd.AppRemove(ctx, sb.RktUUID, c.App); err != nil && s.podStillRunning(ctx, sb) {
 			return fmt.Errorf("removing container %s: %w", c.ID, err)
 		}
 	}
 	// In a stopped pod the app goes with the pod's `rkt rm`.
-	if s.logs != nil {
-		s.logs.RemoveContainer(c.ID)
-	}
+	s.logs.RemoveContainer(c.ID)
 	s.cpuSamples.forget(c.ID)
 	if err := s.limits.removeDirs(c); err != nil {
 		return fmt.Errorf("removing the cgroups of container %s: %w", c.ID, err)

@@ -38,7 +38,7 @@ func (s *Service) StartContainer(ctx context.Context, req *runtimeapi.StartConta
 	if st := s.readAppState(c, sb); st.state != runtimeapi.ContainerState_CONTAINER_CREATED {
 		return nil, fmt.Errorf("container %s is %s, not created: %w", c.ID, st.state, errdefs.ErrFailedPrecondition)
 	}
-	start := func() error { return s.rktApps.AppStart(ctx, sb.RktUUID, c.App) }
+	start := func() error { return s.rktCmd.AppStart(ctx, sb.RktUUID, c.App) }
 	err = s.startInOwnCgroups(ctx, c, sb, start)
 	if err == nil {
 		err = s.waitAppRunning(ctx, c, sb, appRunningTimeout)

@@ -17,20 +17,18 @@ func (s *Service) ContainerStatus(ctx context.Context, req *runtimeapi.Container
 	}
 	sb, _ := s.sandboxes.get(c.SandboxID)
 	st := s.readAppState(c, sb)
-	if st.state == runtimeapi.ContainerState_CONTAINER_EXITED && s.logs != nil {
+	if st.state == runtimeapi.ContainerState_CONTAINER_EXITED {
 		// As other runtimes do, an exit is reported once the container's
 		// output is in its log file: whoever reads the file after seeing
 		// EXITED finds every line. Stage1 drains the app's pipes for a
 		// bounded time, hence the deadline.
 		s.logs.WaitDrained(ctx, c.ID, time.Unix(0, st.finishedAt).Add(logDrainLimit))
 	}
-	if s.logs != nil {
-		if problem := s.logs.Problem(c.ID); problem != "" {
-			if st.message != "" {
-				st.message += "; "
-			}
-			st.message += problem
+	if problem := s.logs.Problem(c.ID); problem != "" {
+		if st.message != "" {
+			st.message += "; "
 		}
+		st.message += problem
 	}
 	cfg := c.config
 	status := &runtimeapi.ContainerStatus{

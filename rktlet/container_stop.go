@@ -65,7 +65,7 @@ func (s *Service) stopContainer(ctx context.Context, c *container, timeout time.
 		} else {
 			s.log.Debug("signalling an app through its cgroup failed; using rkt app stop", "container", c.ID, "error", err)
 			stopCtx, cancel := context.WithTimeout(ctx, timeout)
-			err := s.rktApps.AppStop(stopCtx, sb.RktUUID, c.App)
+			err := s.rktCmd.AppStop(stopCtx, sb.RktUUID, c.App)
 			cancel()
 			if err == nil && s.waitExited(ctx, c, sb, 2*time.Second) {
 				return nil

@@ -10,17 +10,6 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
-// streamServer hands out streaming URLs: k8s.io/cri-streaming's server,
-// whose URLs carry only a random single-use token.
-type streamServer interface {
-	GetExec(*runtimeapi.ExecRequest) (*runtimeapi.ExecResponse, error)
-	GetAttach(*runtimeapi.AttachRequest) (*runtimeapi.AttachResponse, error)
-	GetPortForward(*runtimeapi.PortForwardRequest) (*runtimeapi.PortForwardResponse, error)
-}
-
-// SetStreamServer gives the service its streaming server.
-func (s *Service) SetStreamServer(srv streamServer) { s.stream = srv }
-
 // runningContainer returns a container that runs, with its pod.
 func (s *Service) runningContainer(id string) (*container, *sandbox, error) {
 	c, err := s.containers.get(id)

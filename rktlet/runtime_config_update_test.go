@@ -35,7 +35,7 @@ func TestValidatePodCIDR(t *testing.T) {
 
 func TestUpdateRuntimeConfigRecordsThePodCIDR(t *testing.T) {
 	cfg := statusFixture(t)
-	s := NewService(cfg, quiet, fakeSystemd{}, &fakeRkt{}, fakeNetwork{}, nil)
+	s := New(Deps{Config: cfg, Log: quiet, Systemd: fakeSystemd{}, Rkt: &fakeRkt{}, Network: fakeNetwork{}})
 	update := func(cidr string) error {
 		_, err := s.UpdateRuntimeConfig(context.Background(), &runtimeapi.UpdateRuntimeConfigRequest{
 			RuntimeConfig: &runtimeapi.RuntimeConfig{NetworkConfig: &runtimeapi.NetworkConfig{PodCidr: cidr}},
@@ -56,7 +56,7 @@ func TestUpdateRuntimeConfigRecordsThePodCIDR(t *testing.T) {
 		t.Fatalf("verbose Status podCIDR = %q (a refused update must not change it)", got)
 	}
 	// A restarted rktlet reports it before the kubelet sends it again.
-	s = NewService(cfg, quiet, fakeSystemd{}, &fakeRkt{}, fakeNetwork{}, nil)
+	s = New(Deps{Config: cfg, Log: quiet, Systemd: fakeSystemd{}, Rkt: &fakeRkt{}, Network: fakeNetwork{}})
 	if got := s.node.podCIDR(); got != "10.88.0.0/16" {
 		t.Fatalf("after a restart: %q", got)
 	}

@@ -96,13 +96,11 @@ func (s *Service) teardownSandbox(ctx context.Context, sb *sandbox, mode teardow
 	}
 	// The pod's journal goes with the rkt pod: what its containers wrote
 	// last is shipped to their log files first.
-	if s.logs != nil {
-		s.logs.FinishPod(sb.ID, 5*time.Second)
-	}
+	s.logs.FinishPod(sb.ID, 5*time.Second)
 	s.appCgroups.forget(sb.Unit)
 	if uuid != "" {
 		s.statusFiles.forget(uuid)
-		if err := s.rktPods.RemovePod(ctx, uuid); err != nil {
+		if err := s.rktCmd.RemovePod(ctx, uuid); err != nil {
 			return fmt.Errorf("removing rkt pod %s of sandbox %s: %w", uuid, sb.ID, err)
 		}
 	}

@@ -5,6 +5,8 @@ package rktlet
 import (
 	"context"
 	"log/slog"
+	"net/http"
+	"net/url"
 	"sync/atomic"
 
 	"github.com/containernetworking/cni/libcni"
@@ -12,6 +14,7 @@ import (
 	"github.com/rktlet/rktlet/config"
 	"github.com/rktlet/rktlet/image"
 	"github.com/rktlet/rktlet/network"
+	"github.com/rktlet/rktlet/streaming"
 	"github.com/rktlet/rktlet/systemd"
 	"google.golang.org/grpc"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -34,16 +37,20 @@ type systemdClient interface {
 // rktRunner is what the services need of the rkt command line.
 type rktRunner interface {
 	Version(ctx context.Context) (cli.Version, error)
-	RemovePod(ctx context.Context, uuid string) error
 }
 
-// rktApps is what containers need of rkt.
-type rktApps interface {
+// rktCommands is what the service runs rkt for: removing pods, the apps of
+// containers, and commands in them (ExecSync here, streamed exec through the
+// streaming server).
+type rktCommands interface {
+	rktRunner
+	RemovePod(ctx context.Context, uuid string) error
 	AppAdd(ctx context.Context, uuid, image string, o cli.AppAddOptions) error
 	AppStart(ctx context.Context, uuid, app string) error
 	AppStop(ctx context.Context, uuid, app string) error
 	AppRemove(ctx context.Context, uuid, app string) error
 	Enter(ctx context.Context, uuid, app string, user cli.EnterUser, command []string, maxOutput int) ([]byte, []byte, int, error)
+	streaming.Enterer
 }
 
 // imageStore is the image service's backend.
@@ -70,16 +77,16 @@ type Service struct {
 	config  config.Config
 	log     *slog.Logger
 	systemd systemdClient
-	rkt     *rktProbe
-	rktPods rktRunner
-	network podNetworker
-	images  imageStore
+	// rktVersion answers what rkt is, without running it for every call.
+	rktVersion *rktProbe
+	rktCmd     rktCommands
+	network    podNetworker
+	images     imageStore
 
 	imageFS, podFS *fsUsageCache
 
 	sandboxes  *sandboxStore
 	containers *containerStore
-	rktApps    rktApps
 	appCgroups *appCgroups
 	limits     *containerLimits
 	// statusFiles holds stage1's app status files, updated by inotify.
@@ -87,41 +94,59 @@ type Service struct {
 	accounts    *accountsCache
 	logs        containerLogs
 	cpuSamples  cpuSamples
-	stream      streamServer
+	stream      *streaming.Server
 	recovered   atomic.Bool
 	// node is what the kubelet said of its node (UpdateRuntimeConfig).
 	node *nodeConfig
 }
 
-// SetRktApps gives the service rkt's app commands (containers).
-func (s *Service) SetRktApps(apps rktApps) { s.rktApps = apps }
+// Deps are what the service is built on.
+type Deps struct {
+	Config  config.Config
+	Log     *slog.Logger
+	Systemd systemdClient
+	Rkt     rktCommands
+	Network podNetworker
+	Images  imageStore
+	Logs    containerLogs
+	// StreamURL is where the streaming server (Service.StreamHandler) is
+	// served: exec, attach and port-forward URLs point there.
+	StreamURL *url.URL
+}
 
-// NewService wires the CRI services to their backends.
-func NewService(cfg config.Config, log *slog.Logger, sd systemdClient, rkt rktRunner, network podNetworker, images imageStore) *Service {
+// New wires the CRI services to their backends.
+func New(d Deps) *Service {
+	cfg, log := d.Config, d.Log
 	imageFS, podFS := newStoreCaches(cfg.RktDataDir)
 	node, err := loadNodeConfig(cfg.StateDir)
 	if err != nil {
 		log.Warn("forgetting the recorded pod CIDR: its file does not read; the kubelet sends it again", "error", err)
 	}
-	return &Service{
+	s := &Service{
 		node:        node,
 		config:      cfg,
 		log:         log,
-		systemd:     sd,
-		rkt:         newRktProbe(cfg.RktPath, rkt),
-		rktPods:     rkt,
+		systemd:     d.Systemd,
+		rktVersion:  newRktProbe(cfg.RktPath, d.Rkt),
+		rktCmd:      d.Rkt,
 		sandboxes:   newSandboxStore(cfg.StateDir),
 		containers:  newContainerStore(cfg.StateDir),
 		accounts:    newAccountsCache(cfg.RktDataDir),
 		statusFiles: newAppStatusFiles(log),
-		appCgroups:  &appCgroups{systemd: sd},
+		appCgroups:  &appCgroups{systemd: d.Systemd},
 		limits:      newContainerLimits(log),
-		network:     network,
-		images:      images,
+		network:     d.Network,
+		images:      d.Images,
+		logs:        d.Logs,
 		imageFS:     imageFS,
 		podFS:       podFS,
 	}
+	s.stream = streaming.NewServer(d.StreamURL, &streaming.Runtime{Containers: s, Rkt: d.Rkt}, log)
+	return s
 }
+
+// StreamHandler serves the URLs Exec, Attach and PortForward hand out.
+func (s *Service) StreamHandler() http.Handler { return s.stream }
 
 // Register registers the runtime and image services on a gRPC server.
 func (s *Service) Register(srv *grpc.Server) {

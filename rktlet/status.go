@@ -65,7 +65,7 @@ func (s *Service) runtimeProblem(ctx context.Context) (reason, message string) {
 	if _, err := s.systemd.Version(sdCtx); err != nil {
 		return reasonSystemdUnreachable, fmt.Sprintf("systemd does not answer over D-Bus (is the system bus running?): %v", err)
 	}
-	if _, err := s.rkt.Version(ctx); err != nil {
+	if _, err := s.rktVersion.Version(ctx); err != nil {
 		return reasonRktUnusable, fmt.Sprintf("%v (set rkt-path to rkt v1.30.0)", err)
 	}
 	if err := checkStage1(s.config.Stage1Path); err != nil {

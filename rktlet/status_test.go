@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -38,6 +39,20 @@ type fakeRkt struct {
 }
 
 func (f *fakeRkt) RemovePod(context.Context, string) error { return nil }
+
+// The app commands are not used by the tests that take a fakeRkt.
+var errNoApps = errors.New("fakeRkt runs no apps")
+
+func (f *fakeRkt) AppAdd(context.Context, string, string, cli.AppAddOptions) error { return errNoApps }
+func (f *fakeRkt) AppStart(context.Context, string, string) error                  { return errNoApps }
+func (f *fakeRkt) AppStop(context.Context, string, string) error                   { return errNoApps }
+func (f *fakeRkt) AppRemove(context.Context, string, string) error                 { return errNoApps }
+func (f *fakeRkt) Enter(context.Context, string, string, cli.EnterUser, []string, int) ([]byte, []byte, int, error) {
+	return nil, nil, 0, errNoApps
+}
+func (f *fakeRkt) EnterCommand(ctx context.Context, _, _ string, _ cli.EnterUser, _ []string) *exec.Cmd {
+	return exec.CommandContext(ctx, "false")
+}
 
 func (f *fakeRkt) Version(context.Context) (cli.Version, error) {
 	f.calls++
@@ -98,7 +113,7 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 func TestStatusReady(t *testing.T) {
 	cfg := statusFixture(t)
 	rkt := &fakeRkt{}
-	s := NewService(cfg, quiet, fakeSystemd{}, rkt, fakeNetwork{}, nil)
+	s := New(Deps{Config: cfg, Log: quiet, Systemd: fakeSystemd{}, Rkt: rkt, Network: fakeNetwork{}})
 	c := conditions(t, s)
 	if got := c[runtimeapi.RuntimeReady]; got.Status || got.Reason != reasonRecovering {
 		t.Fatalf("RuntimeReady before recovery = %v, want false with reason %s", got, reasonRecovering)
@@ -145,7 +160,7 @@ func TestStatusNotReady(t *testing.T) {
 			if tc.mutate != nil {
 				tc.mutate(&cfg)
 			}
-			s := NewService(cfg, quiet, fakeSystemd{err: tc.systemd}, &fakeRkt{err: tc.rkt}, fakeNetwork{err: tc.network}, nil)
+			s := New(Deps{Config: cfg, Log: quiet, Systemd: fakeSystemd{err: tc.systemd}, Rkt: &fakeRkt{err: tc.rkt}, Network: fakeNetwork{err: tc.network}})
 			s.recovered.Store(true)
 			c := conditions(t, s)
 			got := c[tc.condition]
@@ -165,7 +180,7 @@ func TestStatusNotReady(t *testing.T) {
 
 func TestStatusVerboseHasConfig(t *testing.T) {
 	cfg := statusFixture(t)
-	s := NewService(cfg, quiet, fakeSystemd{}, &fakeRkt{}, fakeNetwork{}, nil)
+	s := New(Deps{Config: cfg, Log: quiet, Systemd: fakeSystemd{}, Rkt: &fakeRkt{}, Network: fakeNetwork{}})
 	resp, err := s.Status(context.Background(), &runtimeapi.StatusRequest{Verbose: true})
 	if err != nil {
 		t.Fatal(err)
@@ -181,7 +196,7 @@ func TestStatusVerboseHasConfig(t *testing.T) {
 
 func TestVersion(t *testing.T) {
 	cfg := statusFixture(t)
-	s := NewService(cfg, quiet, fakeSystemd{}, &fakeRkt{}, fakeNetwork{}, nil)
+	s := New(Deps{Config: cfg, Log: quiet, Systemd: fakeSystemd{}, Rkt: &fakeRkt{}, Network: fakeNetwork{}})
 	v, err := s.Version(context.Background(), &runtimeapi.VersionRequest{})
 	if err != nil {
 		t.Fatal(err)
@@ -200,7 +215,7 @@ func TestImageFsInfo(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(cfg.RktDataDir, "cas", "blob", "x"), make([]byte, 8192), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s := NewService(cfg, quiet, fakeSystemd{}, &fakeRkt{}, fakeNetwork{}, nil)
+	s := New(Deps{Config: cfg, Log: quiet, Systemd: fakeSystemd{}, Rkt: &fakeRkt{}, Network: fakeNetwork{}})
 	resp, err := s.ImageFsInfo(context.Background(), &runtimeapi.ImageFsInfoRequest{})
 	if err != nil {
 		t.Fatal(err)

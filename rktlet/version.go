@@ -13,7 +13,7 @@ const kubeletAPIVersion = "0.1.0"
 // runtimeVersion is rktlet's version with the rkt version it found as semver
 // build metadata, e.g. "0.1.0+rkt.1.30.0".
 func (s *Service) runtimeVersion(ctx context.Context) string {
-	v, err := s.rkt.Version(ctx)
+	v, err := s.rktVersion.Version(ctx)
 	if err != nil {
 		return Version + "+rkt.unavailable"
 	}

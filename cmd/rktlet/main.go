@@ -25,7 +25,6 @@ import (
 	"github.com/rktlet/rktlet/journal"
 	"github.com/rktlet/rktlet/network"
 	"github.com/rktlet/rktlet/rktlet"
-	"github.com/rktlet/rktlet/streaming"
 	"github.com/rktlet/rktlet/systemd"
 	"google.golang.org/grpc"
 )
@@ -105,20 +104,21 @@ func run(args []string) error {
 	if err := images.Reconcile(context.Background()); err != nil {
 		log.Error("checking the image index against rkt's store", "error", err)
 	}
-	svc := rktlet.NewService(cfg, log, sd, rkt, cni, images)
-	svc.SetRktApps(rkt)
 	logs, err := journal.NewManager(filepath.Join(cfg.StateDir, "logs"), log)
 	if err != nil {
 		return err
 	}
 	// Followers write their checkpoints as they stop.
 	defer logs.Close()
-	svc.SetLogs(logs)
-	stream, err := newStreamServer(cfg, &streaming.Runtime{Containers: svc, Rkt: rkt}, log)
+	stream, err := listenStream(cfg)
 	if err != nil {
 		return err
 	}
-	svc.SetStreamServer(stream)
+	svc := rktlet.New(rktlet.Deps{
+		Config: cfg, Log: log, Systemd: sd, Rkt: rkt, Network: cni, Images: images, Logs: logs,
+		StreamURL: stream.url,
+	})
+	stream.handle(svc.StreamHandler())
 	go func() {
 		if err := stream.serve(); err != nil {
 			log.Error("streaming server stopped", "error", err)
