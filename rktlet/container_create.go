@@ -68,7 +68,7 @@ func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateCon
 	if err != nil {
 		return nil, err
 	}
-	opts, err := appAddOptions(cfg, appName(id), img.Entrypoint, img.Cmd)
+	opts, hostDirs, err := appAddOptions(cfg, appName(id), img.Entrypoint, img.Cmd)
 	if err != nil {
 		return nil, err
 	}
@@ -161,6 +161,14 @@ func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateCon
 			return nil, fmt.Errorf("creating the log file %s of container %q: %w", lc.Path, cfg.GetMetadata().GetName(), err)
 		}
 	}
+	// The request is valid: only now are missing host paths made.
+	for i, dir := range hostDirs {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			s.logs.RemoveContainer(id)
+			_ = s.containers.delete(id)
+			return nil, fmt.Errorf("config.mounts: creating host path %s (%d of %d): %w", dir, i+1, len(hostDirs), err)
+		}
+	}
 	if err := s.rktCmd.AppAdd(ctx, sb.RktUUID, c.ACI, opts); err != nil {
 		_ = s.rktCmd.AppRemove(context.WithoutCancel(ctx), sb.RktUUID, c.App)
 		s.logs.RemoveContainer(id)
@@ -191,10 +199,12 @@ var recursiveReadOnlySupported = sync.OnceValue(func() bool {
 })
 
 // appAddOptions turns a container config into the flags of `rkt app add` for
-// the app named app. Command replaces the image's entrypoint and args its
-// cmd, as Docker and the kubelet's other runtimes do.
-func appAddOptions(cfg *runtimeapi.ContainerConfig, app string, entrypoint, cmd []string) (cli.AppAddOptions, error) {
-	o := cli.AppAddOptions{Name: app}
+// the app named app, and lists the mounts' host paths that do not exist yet,
+// for the caller to make once the whole request is checked. Command replaces
+// the image's entrypoint and args its cmd, as Docker and the kubelet's other
+// runtimes do.
+func appAddOptions(cfg *runtimeapi.ContainerConfig, app string, entrypoint, cmd []string) (o cli.AppAddOptions, hostDirs []string, err error) {
+	o = cli.AppAddOptions{Name: app}
 	switch {
 	case len(cfg.GetCommand()) > 0:
 		o.Exec = append(append([]string{}, cfg.GetCommand()...), cfg.GetArgs()...)
@@ -203,10 +213,10 @@ func appAddOptions(cfg *runtimeapi.ContainerConfig, app string, entrypoint, cmd 
 	}
 	for _, kv := range cfg.GetEnvs() {
 		if kv.GetKey() == "" {
-			return o, fmt.Errorf("config.envs: an entry has an empty key: %w", errdefs.ErrInvalidArgument)
+			return o, nil, fmt.Errorf("config.envs: an entry has an empty key: %w", errdefs.ErrInvalidArgument)
 		}
 		if strings.Contains(kv.GetKey(), "=") {
-			return o, fmt.Errorf("config.envs: key %q holds '=': %w", kv.GetKey(), errdefs.ErrInvalidArgument)
+			return o, nil, fmt.Errorf("config.envs: key %q holds '=': %w", kv.GetKey(), errdefs.ErrInvalidArgument)
 		}
 		o.Env = append(o.Env, kv.GetKey()+"="+string(kv.GetValue()))
 	}
@@ -231,34 +241,32 @@ func appAddOptions(cfg *runtimeapi.ContainerConfig, app string, entrypoint, cmd 
 	o.ReadOnlyRootfs = sc.GetReadonlyRootfs()
 	for i, m := range cfg.GetMounts() {
 		if m.GetContainerPath() == "" || !filepath.IsAbs(m.GetContainerPath()) {
-			return o, fmt.Errorf("config.mounts[%d].container_path %q is not an absolute path: %w", i, m.GetContainerPath(), errdefs.ErrInvalidArgument)
+			return o, nil, fmt.Errorf("config.mounts[%d].container_path %q is not an absolute path: %w", i, m.GetContainerPath(), errdefs.ErrInvalidArgument)
 		}
 		if m.GetRecursiveReadOnly() {
 			switch {
 			case !recursiveReadOnlySupported():
-				return o, fmt.Errorf("config.mounts[%d].recursive_read_only: this kernel has no mount_setattr (Linux 5.12) to make submounts read-only: %w", i, errdefs.ErrInvalidArgument)
+				return o, nil, fmt.Errorf("config.mounts[%d].recursive_read_only: this kernel has no mount_setattr (Linux 5.12) to make submounts read-only: %w", i, errdefs.ErrInvalidArgument)
 			case !m.GetReadonly():
-				return o, fmt.Errorf("config.mounts[%d].recursive_read_only needs readonly: %w", i, errdefs.ErrInvalidArgument)
+				return o, nil, fmt.Errorf("config.mounts[%d].recursive_read_only needs readonly: %w", i, errdefs.ErrInvalidArgument)
 			case m.GetPropagation() != runtimeapi.MountPropagation_PROPAGATION_PRIVATE:
-				return o, fmt.Errorf("config.mounts[%d].recursive_read_only needs propagation PRIVATE, not %s (a mount propagated in later would be writable): %w", i, m.GetPropagation(), errdefs.ErrInvalidArgument)
+				return o, nil, fmt.Errorf("config.mounts[%d].recursive_read_only needs propagation PRIVATE, not %s (a mount propagated in later would be writable): %w", i, m.GetPropagation(), errdefs.ErrInvalidArgument)
 			}
 		}
 		propagation, ok := mountPropagation[m.GetPropagation()]
 		if !ok {
-			return o, fmt.Errorf("config.mounts[%d].propagation %v is not a known propagation: %w", i, m.GetPropagation(), errdefs.ErrInvalidArgument)
+			return o, nil, fmt.Errorf("config.mounts[%d].propagation %v is not a known propagation: %w", i, m.GetPropagation(), errdefs.ErrInvalidArgument)
 		}
 		host := m.GetHostPath()
 		if host == "" || !filepath.IsAbs(host) {
-			return o, fmt.Errorf("config.mounts[%d].host_path %q is not an absolute path: %w", i, host, errdefs.ErrInvalidArgument)
+			return o, nil, fmt.Errorf("config.mounts[%d].host_path %q is not an absolute path: %w", i, host, errdefs.ErrInvalidArgument)
 		}
 		// As the kubelet's other runtimes do, a missing host path becomes a
-		// directory; a symlink is followed.
+		// directory (made by the caller); a symlink is followed.
 		if _, err := os.Stat(host); errors.Is(err, os.ErrNotExist) {
-			if err := os.MkdirAll(host, 0o755); err != nil {
-				return o, fmt.Errorf("config.mounts[%d]: creating host path %s: %w", i, host, err)
-			}
-		}
-		if resolved, err := filepath.EvalSymlinks(host); err == nil {
+			host = resolveMissing(host)
+			hostDirs = append(hostDirs, host)
+		} else if resolved, err := filepath.EvalSymlinks(host); err == nil {
 			host = resolved
 		}
 		// Bound recursively, as the kubelet's other runtimes bind host
@@ -279,7 +287,7 @@ func appAddOptions(cfg *runtimeapi.ContainerConfig, app string, entrypoint, cmd 
 	for i, d := range cfg.GetDevices() {
 		dev, err := checkDevice(i, d)
 		if err != nil {
-			return o, err
+			return o, nil, err
 		}
 		name := fmt.Sprintf("%s-dev%d", app, i)
 		o.Mounts = append(o.Mounts, fmt.Sprintf("name=%s,kind=host,source=%s,target=%s,readOnly=%t,recursive=false",
@@ -289,7 +297,20 @@ func appAddOptions(cfg *runtimeapi.ContainerConfig, app string, entrypoint, cmd 
 		}
 		o.VolumeOptions[name] = cli.VolumeOptions{Propagation: "rprivate"}
 	}
-	return o, nil
+	return o, hostDirs, nil
+}
+
+// resolveMissing resolves the symlinks of a path that does not exist yet:
+// those of its nearest existing parent, the rest appended.
+func resolveMissing(path string) string {
+	rest := ""
+	for dir := path; dir != filepath.Dir(dir); dir = filepath.Dir(dir) {
+		if resolved, err := filepath.EvalSymlinks(dir); err == nil {
+			return filepath.Join(resolved, rest)
+		}
+		rest = filepath.Join(filepath.Base(dir), rest)
+	}
+	return path
 }
 
 // mntVolumeValue escapes a value of rkt's --mnt-volume flag, which rkt

@@ -285,6 +285,13 @@ func TestContainerBadInput(t *testing.T) {
 	bidirectionalUnprivileged.Mounts = bidirectionalRO.Mounts
 	maskedRel := good("masked-rel")
 	maskedRel.Linux = &runtimeapi.LinuxContainerConfig{SecurityContext: &runtimeapi.LinuxContainerSecurityContext{ReadonlyPaths: []string{"proc/sys"}}}
+	// A host path that does not exist is made only for a request found
+	// valid: this one's capability is refused after its mounts were read.
+	notMade := filepath.Join(t.TempDir(), "not-made", "data")
+	badCapWithNewHostPath := good("bad-cap-new-host-path")
+	badCapWithNewHostPath.Mounts = []*runtimeapi.Mount{{ContainerPath: "/data", HostPath: notMade}}
+	badCapWithNewHostPath.Linux = &runtimeapi.LinuxContainerConfig{SecurityContext: &runtimeapi.LinuxContainerSecurityContext{
+		Capabilities: &runtimeapi.Capability{AddCapabilities: []string{"CAP_NOT_A_CAPABILITY"}}}}
 	unified := func(name, key, value string) *runtimeapi.ContainerConfig {
 		c := good(name)
 		c.Linux = &runtimeapi.LinuxContainerConfig{Resources: &runtimeapi.LinuxContainerResources{
@@ -311,11 +318,15 @@ func TestContainerBadInput(t *testing.T) {
 		{"relative read-only path", podID, maskedRel, "InvalidArgument", "readonly_paths"},
 		{"bidirectional mount and read-only rootfs", podID, bidirectionalRO, "InvalidArgument", "readonly_rootfs"},
 		{"bidirectional mount, not privileged", podID, bidirectionalUnprivileged, "InvalidArgument", "privileged"},
+		{"unknown capability, with a new host path", podID, badCapWithNewHostPath, "InvalidArgument", "CAP_NOT_A_CAPABILITY"},
 	} {
 		_, err := rt.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: c.pod, Config: c.cfg, SandboxConfig: podCfg})
 		if err == nil || !strings.Contains(err.Error(), "code = "+c.code) || !strings.Contains(err.Error(), c.names) {
 			t.Errorf("%s: %v, want %s naming %q", c.what, err, c.code, c.names)
 		}
+	}
+	if _, err := os.Stat(filepath.Dir(notMade)); !os.IsNotExist(err) {
+		t.Errorf("a refused request made its host path's directory %s (%v)", filepath.Dir(notMade), err)
 	}
 	list, err := rt.ListContainers(ctx, &runtimeapi.ListContainersRequest{Filter: &runtimeapi.ContainerFilter{PodSandboxId: podID}})
 	if err != nil || len(list.GetContainers()) != 1 {
