@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rktlet/rktlet/internal/appspec"
 	"google.golang.org/protobuf/encoding/protojson"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -36,15 +37,15 @@ import (
 // containerRecord is what is persisted of a container, under
 // state-dir/containers/<id>.json.
 type containerRecord struct {
-	ID        string          `json:"id"`
-	SandboxID string          `json:"sandboxID"`
-	App       string          `json:"app"`
-	ACI       string          `json:"aci"`
-	ImageID   string          `json:"imageID"`
-	Config    json.RawMessage `json:"config"`
-	CreatedAt int64           `json:"createdAt"`
-	Phase     sandboxPhase    `json:"phase"`
-	User      identity        `json:"user"`
+	ID        string           `json:"id"`
+	SandboxID string           `json:"sandboxID"`
+	App       string           `json:"app"`
+	ACI       string           `json:"aci"`
+	ImageID   string           `json:"imageID"`
+	Config    json.RawMessage  `json:"config"`
+	CreatedAt int64            `json:"createdAt"`
+	Phase     sandboxPhase     `json:"phase"`
+	User      appspec.Identity `json:"user"`
 	// Capabilities is the app's capability bounding set, which commands
 	// entered into it get too; nil for records older than that.
 	Capabilities *[]string `json:"capabilities,omitempty"`

@@ -23,7 +23,7 @@ func (s *Service) RemoveImage(ctx context.Context, req *runtimeapi.RemoveImageRe
 		// The image is gone (not only one of its tags): what is cached
 		// of its ACIs goes with them.
 		for _, aci := range img.ACIs {
-			s.accounts.forget(aci)
+			s.accounts.Forget(aci)
 		}
 	}
 	return &runtimeapi.RemoveImageResponse{}, nil

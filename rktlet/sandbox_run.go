@@ -17,6 +17,7 @@ import (
 	"unicode"
 
 	"github.com/rktlet/rktlet/errdefs"
+	"github.com/rktlet/rktlet/internal/appspec"
 	"github.com/rktlet/rktlet/internal/metrics"
 	"github.com/rktlet/rktlet/network"
 	"github.com/rktlet/rktlet/systemd"
@@ -83,7 +84,7 @@ func validateSandboxConfig(cfg *runtimeapi.PodSandboxConfig) error {
 	if cfg == nil {
 		return fmt.Errorf("config is missing: %w", errdefs.ErrInvalidArgument)
 	}
-	if err := checkNoNUL("config", cfg); err != nil {
+	if err := appspec.CheckNoNUL("config", cfg); err != nil {
 		return err
 	}
 	md := cfg.GetMetadata()
@@ -123,7 +124,7 @@ func validateSandboxConfig(cfg *runtimeapi.PodSandboxConfig) error {
 		return err
 	}
 	ns := cfg.GetLinux().GetSecurityContext().GetNamespaceOptions()
-	if err := validateSysctls(cfg.GetLinux().GetSysctls(), ns.GetNetwork() == runtimeapi.NamespaceMode_NODE); err != nil {
+	if err := appspec.ValidateSysctls(cfg.GetLinux().GetSysctls(), ns.GetNetwork() == runtimeapi.NamespaceMode_NODE); err != nil {
 		return err
 	}
 	if ns.GetIpc() == runtimeapi.NamespaceMode_NODE {

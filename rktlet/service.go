@@ -91,7 +91,7 @@ type Service struct {
 	limits     *containerLimits
 	// statusFiles holds stage1's app status files, updated by inotify.
 	statusFiles *appStatusFiles
-	accounts    *accountsCache
+	accounts    *image.AccountsCache
 	logs        containerLogs
 	cpuSamples  cpuSamples
 	stream      *streaming.Server
@@ -131,7 +131,7 @@ func New(d Deps) *Service {
 		rktCmd:      d.Rkt,
 		sandboxes:   newSandboxStore(cfg.StateDir),
 		containers:  newContainerStore(cfg.StateDir),
-		accounts:    newAccountsCache(cfg.RktDataDir),
+		accounts:    image.NewAccountsCache(cfg.RktDataDir),
 		statusFiles: newAppStatusFiles(log),
 		appCgroups:  &appCgroups{systemd: d.Systemd},
 		limits:      newContainerLimits(log),

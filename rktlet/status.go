@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/rktlet/rktlet/internal/appspec"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -42,7 +43,7 @@ func (s *Service) Status(ctx context.Context, req *runtimeapi.StatusRequest) (*r
 		// One handler, the default; its features are what rkt can do today.
 		RuntimeHandlers: []*runtimeapi.RuntimeHandler{{
 			Name:     "",
-			Features: &runtimeapi.RuntimeHandlerFeatures{RecursiveReadOnlyMounts: recursiveReadOnlySupported()},
+			Features: &runtimeapi.RuntimeHandlerFeatures{RecursiveReadOnlyMounts: appspec.RecursiveReadOnlySupported()},
 		}},
 		// Supplementary groups follow SupplementalGroupsPolicy and are
 		// reported in ContainerStatus.User.

@@ -1,4 +1,4 @@
-package rktlet
+package appspec
 
 import (
 	"slices"
@@ -18,15 +18,15 @@ func TestCapabilitySet(t *testing.T) {
 		hasnt []string
 		n     int
 	}{
-		{"default", nil, []string{"CAP_CHOWN", "CAP_NET_RAW"}, []string{"CAP_NET_ADMIN", "CAP_SYS_ADMIN"}, len(defaultCapabilities)},
-		{"add one", sc([]string{"NET_ADMIN"}, nil, false), []string{"CAP_NET_ADMIN", "CAP_CHOWN"}, nil, len(defaultCapabilities) + 1},
-		{"drop one", sc(nil, []string{"net_raw"}, false), []string{"CAP_CHOWN"}, []string{"CAP_NET_RAW"}, len(defaultCapabilities) - 1},
+		{"default", nil, []string{"CAP_CHOWN", "CAP_NET_RAW"}, []string{"CAP_NET_ADMIN", "CAP_SYS_ADMIN"}, len(DefaultCapabilities)},
+		{"add one", sc([]string{"NET_ADMIN"}, nil, false), []string{"CAP_NET_ADMIN", "CAP_CHOWN"}, nil, len(DefaultCapabilities) + 1},
+		{"drop one", sc(nil, []string{"net_raw"}, false), []string{"CAP_CHOWN"}, []string{"CAP_NET_RAW"}, len(DefaultCapabilities) - 1},
 		{"add ALL", sc([]string{"ALL"}, nil, false), []string{"CAP_SYS_ADMIN"}, nil, len(linuxCapabilities)},
 		{"drop ALL", sc(nil, []string{"ALL"}, false), nil, []string{"CAP_CHOWN"}, 0},
 		{"drop ALL add one", sc([]string{"CAP_KILL"}, []string{"ALL"}, false), []string{"CAP_KILL"}, []string{"CAP_CHOWN"}, 1},
 		{"privileged", sc(nil, []string{"ALL"}, true), []string{"CAP_SYS_ADMIN"}, nil, len(linuxCapabilities)},
 	} {
-		got, err := capabilitySet(c.sc)
+		got, err := Capabilities(c.sc)
 		if err != nil {
 			t.Fatalf("%s: %v", c.name, err)
 		}
@@ -44,10 +44,10 @@ func TestCapabilitySet(t *testing.T) {
 			}
 		}
 	}
-	if _, err := capabilitySet(sc([]string{"CAP_NOPE"}, nil, false)); err == nil {
+	if _, err := Capabilities(sc([]string{"CAP_NOPE"}, nil, false)); err == nil {
 		t.Error("an unknown capability was accepted")
 	}
-	if got := capabilityNumbers([]string{"CAP_CHOWN", "CAP_NET_RAW", "CAP_CHECKPOINT_RESTORE"}); got != "0,13,40" {
+	if got := CapabilityNumbers([]string{"CAP_CHOWN", "CAP_NET_RAW", "CAP_CHECKPOINT_RESTORE"}); got != "0,13,40" {
 		t.Errorf("capability numbers %q", got)
 	}
 }

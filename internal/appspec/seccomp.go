@@ -1,4 +1,4 @@
-package rktlet
+package appspec
 
 import (
 	"encoding/json"
@@ -21,24 +21,24 @@ import (
 // applies rkt's own default whitelist, which is neither what the kubelet's
 // default (Unconfined) nor its RuntimeDefault means.
 const (
-	seccompUnconfined = "mode=retain,@appc.io/all"
+	SeccompUnconfined = "mode=retain,@appc.io/all"
 	// The profile containerd and CRI-O use as RuntimeDefault is Docker's
 	// default: a whitelist, EPERM for the rest. rkt ships its list.
 	seccompRuntimeDefault = "mode=retain,errno=EPERM,@docker/default-whitelist"
 )
 
-// seccompOption is the app's --seccomp from the container's security
+// Seccomp is the app's --seccomp from the container's security
 // context: unconfined when privileged, as the other runtimes do.
-func seccompOption(sc *runtimeapi.LinuxContainerSecurityContext) (string, error) {
+func Seccomp(sc *runtimeapi.LinuxContainerSecurityContext) (string, error) {
 	if sc.GetPrivileged() {
-		return seccompUnconfined, nil
+		return SeccompUnconfined, nil
 	}
 	profile := sc.GetSeccomp()
 	if profile == nil {
 		// The field older kubelets set.
 		switch path := sc.GetSeccompProfilePath(); {
 		case path == "" || path == "unconfined":
-			return seccompUnconfined, nil
+			return SeccompUnconfined, nil
 		case path == "runtime/default" || path == "docker/default":
 			return seccompRuntimeDefault, nil
 		case strings.HasPrefix(path, "localhost/"):
@@ -49,7 +49,7 @@ func seccompOption(sc *runtimeapi.LinuxContainerSecurityContext) (string, error)
 	}
 	switch profile.GetProfileType() {
 	case runtimeapi.SecurityProfile_Unconfined:
-		return seccompUnconfined, nil
+		return SeccompUnconfined, nil
 	case runtimeapi.SecurityProfile_RuntimeDefault:
 		return seccompRuntimeDefault, nil
 	case runtimeapi.SecurityProfile_Localhost:
@@ -132,7 +132,7 @@ func localhostSeccomp(path string) (string, error) {
 	sort.Strings(names)
 	if allowAll {
 		if len(names) == 0 {
-			return seccompUnconfined, nil
+			return SeccompUnconfined, nil
 		}
 		return seccompSet("remove", denyErrno, names), nil
 	}

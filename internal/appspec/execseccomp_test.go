@@ -1,4 +1,4 @@
-package rktlet
+package appspec
 
 import (
 	"encoding/binary"

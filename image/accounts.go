@@ -1,4 +1,4 @@
-package rktlet
+package image
 
 import (
 	"archive/tar"
@@ -15,45 +15,48 @@ import (
 	"sync"
 )
 
-// imageAccounts is an image's /etc/passwd and /etc/group, read from its
+// Accounts is an image's /etc/passwd and /etc/group, read from its
 // ACI in rkt's store.
-type imageAccounts struct {
-	users  []passwdEntry
-	groups []groupEntry
+type Accounts struct {
+	users  []User
+	groups []Group
 }
 
-type passwdEntry struct {
-	name     string
-	uid, gid int64
+// User is an entry of an image's /etc/passwd.
+type User struct {
+	Name     string
+	UID, GID int64
 }
 
-type groupEntry struct {
-	name    string
-	gid     int64
-	members []string
+// Group is an entry of an image's /etc/group.
+type Group struct {
+	Name    string
+	GID     int64
+	Members []string
 }
 
-// accountsCache reads each ACI's accounts once.
-type accountsCache struct {
+// AccountsCache reads each ACI's accounts once.
+type AccountsCache struct {
 	casDir string
 	mu     sync.Mutex
-	byACI  map[string]*imageAccounts
+	byACI  map[string]*Accounts
 }
 
-func newAccountsCache(rktDataDir string) *accountsCache {
-	return &accountsCache{casDir: filepath.Join(rktDataDir, "cas", "blob"), byACI: map[string]*imageAccounts{}}
+// NewAccountsCache reads the ACIs in rkt's store under rktDataDir.
+func NewAccountsCache(rktDataDir string) *AccountsCache {
+	return &AccountsCache{casDir: filepath.Join(rktDataDir, "cas", "blob"), byACI: map[string]*Accounts{}}
 }
 
-// forget drops what is cached of an ACI, when its image is removed.
-func (c *accountsCache) forget(aci string) {
+// Forget drops what is cached of an ACI, when its image is removed.
+func (c *AccountsCache) Forget(aci string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.byACI, aci)
 }
 
-// get returns the accounts of an ACI ("sha512-…"); an image without the
+// Get returns the accounts of an ACI ("sha512-…"); an image without the
 // files has none.
-func (c *accountsCache) get(aci string) (*imageAccounts, error) {
+func (c *AccountsCache) Get(aci string) (*Accounts, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if a, ok := c.byACI[aci]; ok {
@@ -76,7 +79,7 @@ func (c *accountsCache) get(aci string) (*imageAccounts, error) {
 	return a, nil
 }
 
-func readAccounts(r io.Reader) (*imageAccounts, error) {
+func readAccounts(r io.Reader) (*Accounts, error) {
 	br := bufio.NewReader(r)
 	if magic, err := br.Peek(2); err == nil && magic[0] == 0x1f && magic[1] == 0x8b {
 		gz, err := gzip.NewReader(br)
@@ -88,7 +91,7 @@ func readAccounts(r io.Reader) (*imageAccounts, error) {
 	} else {
 		r = br
 	}
-	a := &imageAccounts{}
+	a := &Accounts{}
 	tr := tar.NewReader(r)
 	for {
 		h, err := tr.Next()
@@ -118,8 +121,13 @@ func readAccounts(r io.Reader) (*imageAccounts, error) {
 	}
 }
 
-func parsePasswd(b []byte) []passwdEntry {
-	var out []passwdEntry
+// ParseAccounts reads /etc/passwd and /etc/group contents.
+func ParseAccounts(passwd, group []byte) *Accounts {
+	return &Accounts{users: parsePasswd(passwd), groups: parseGroup(group)}
+}
+
+func parsePasswd(b []byte) []User {
+	var out []User
 	for _, line := range strings.Split(string(bytes.TrimSpace(b)), "\n") {
 		f := strings.Split(line, ":")
 		if len(f) < 4 {
@@ -128,14 +136,14 @@ func parsePasswd(b []byte) []passwdEntry {
 		uid, err1 := strconv.ParseInt(f[2], 10, 64)
 		gid, err2 := strconv.ParseInt(f[3], 10, 64)
 		if err1 == nil && err2 == nil {
-			out = append(out, passwdEntry{name: f[0], uid: uid, gid: gid})
+			out = append(out, User{Name: f[0], UID: uid, GID: gid})
 		}
 	}
 	return out
 }
 
-func parseGroup(b []byte) []groupEntry {
-	var out []groupEntry
+func parseGroup(b []byte) []Group {
+	var out []Group
 	for _, line := range strings.Split(string(bytes.TrimSpace(b)), "\n") {
 		f := strings.Split(line, ":")
 		if len(f) < 4 {
@@ -149,45 +157,48 @@ func parseGroup(b []byte) []groupEntry {
 		if f[3] != "" {
 			members = strings.Split(f[3], ",")
 		}
-		out = append(out, groupEntry{name: f[0], gid: gid, members: members})
+		out = append(out, Group{Name: f[0], GID: gid, Members: members})
 	}
 	return out
 }
 
-func (a *imageAccounts) userByName(name string) (passwdEntry, bool) {
+// UserByName finds a user by name.
+func (a *Accounts) UserByName(name string) (User, bool) {
 	for _, u := range a.users {
-		if u.name == name {
+		if u.Name == name {
 			return u, true
 		}
 	}
-	return passwdEntry{}, false
+	return User{}, false
 }
 
-func (a *imageAccounts) userByUID(uid int64) (passwdEntry, bool) {
+// UserByUID finds a user by uid.
+func (a *Accounts) UserByUID(uid int64) (User, bool) {
 	for _, u := range a.users {
-		if u.uid == uid {
+		if u.UID == uid {
 			return u, true
 		}
 	}
-	return passwdEntry{}, false
+	return User{}, false
 }
 
-func (a *imageAccounts) groupByName(name string) (groupEntry, bool) {
+// GroupByName finds a group by name.
+func (a *Accounts) GroupByName(name string) (Group, bool) {
 	for _, g := range a.groups {
-		if g.name == name {
+		if g.Name == name {
 			return g, true
 		}
 	}
-	return groupEntry{}, false
+	return Group{}, false
 }
 
-// memberOf lists the gids of the groups that name user as a member.
-func (a *imageAccounts) memberOf(user string) []int64 {
+// MemberOf lists the gids of the groups that name user as a member.
+func (a *Accounts) MemberOf(user string) []int64 {
 	var out []int64
 	for _, g := range a.groups {
-		for _, m := range g.members {
+		for _, m := range g.Members {
 			if m == user {
-				out = append(out, g.gid)
+				out = append(out, g.GID)
 			}
 		}
 	}

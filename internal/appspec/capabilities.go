@@ -1,17 +1,13 @@
-package rktlet
+package appspec
 
 import (
-	"context"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
-	"github.com/rktlet/rktlet/cli"
 	"github.com/rktlet/rktlet/errdefs"
 )
 
@@ -29,19 +25,19 @@ var linuxCapabilities = []string{
 	"CAP_CHECKPOINT_RESTORE",
 }
 
-// defaultCapabilities are what a container gets unless told otherwise:
+// DefaultCapabilities are what a container gets unless told otherwise:
 // rkt's (appc's) default set, which is also containerd's and CRI-O's.
-var defaultCapabilities = []string{
+var DefaultCapabilities = []string{
 	"CAP_AUDIT_WRITE", "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER",
 	"CAP_KILL", "CAP_MKNOD", "CAP_NET_RAW", "CAP_NET_BIND_SERVICE", "CAP_SETUID",
 	"CAP_SETGID", "CAP_SETPCAP", "CAP_SETFCAP", "CAP_SYS_CHROOT",
 }
 
-// capabilitySet is the container's capability bounding set, as containerd
+// Capabilities is the container's capability bounding set, as containerd
 // computes it: everything when privileged; otherwise the default set, all
 // of them when "ALL" is added, none when "ALL" is dropped, then the named
 // additions and drops. Names are case-insensitive, with or without CAP_.
-func capabilitySet(sc *runtimeapi.LinuxContainerSecurityContext) ([]string, error) {
+func Capabilities(sc *runtimeapi.LinuxContainerSecurityContext) ([]string, error) {
 	if sc.GetPrivileged() {
 		return slices.Clone(linuxCapabilities), nil
 	}
@@ -72,7 +68,7 @@ func capabilitySet(sc *runtimeapi.LinuxContainerSecurityContext) ([]string, erro
 	if err != nil {
 		return nil, err
 	}
-	set := slices.Clone(defaultCapabilities)
+	set := slices.Clone(DefaultCapabilities)
 	if addAll {
 		set = slices.Clone(linuxCapabilities)
 	}
@@ -91,9 +87,9 @@ func capabilitySet(sc *runtimeapi.LinuxContainerSecurityContext) ([]string, erro
 	return set, nil
 }
 
-// capabilityNumbers spells a set as rkt enter's RKT_ENTER_CAPS wants it
+// CapabilityNumbers spells a set as rkt enter's RKT_ENTER_CAPS wants it
 // (rkt patch 0009): capability numbers, comma-separated.
-func capabilityNumbers(set []string) string {
+func CapabilityNumbers(set []string) string {
 	nums := make([]string, 0, len(set))
 	for _, c := range set {
 		if i := slices.Index(linuxCapabilities, c); i >= 0 {
@@ -101,52 +97,4 @@ func capabilityNumbers(set []string) string {
 		}
 	}
 	return strings.Join(nums, ",")
-}
-
-// enterUser is how commands entered into the container run: as its user,
-// with its capabilities, in its working directory.
-func (c *container) enterUser() cli.EnterUser {
-	u := cli.EnterUser{UID: c.User.UID, Groups: c.User.Groups, WorkingDir: c.config.GetWorkingDir(), NoNewPrivileges: c.NoNewPrivs}
-	if c.Capabilities != nil {
-		nums := capabilityNumbers(*c.Capabilities)
-		u.Capabilities = &nums
-	}
-	return u
-}
-
-// execWaitForApp bounds how long an exec waits for the container's process
-// to be in its own root.
-const execWaitForApp = 5 * time.Second
-
-// execUser is who and how a command entered into the container runs: the
-// container's identity, capabilities, no_new_privs, seccomp filter and
-// mount namespace.
-func (s *Service) execUser(ctx context.Context, c *container, sb *sandbox) (cli.EnterUser, error) {
-	u := c.enterUser()
-	filter, err := s.appSeccompFilter(c, sb)
-	if err != nil {
-		return cli.EnterUser{}, fmt.Errorf("the seccomp filter of container %s: %w", c.ID, err)
-	}
-	u.Seccomp = filter
-	// The app unit's mount namespace holds its masked and read-only
-	// paths. A container whose process is still being set up by the pod's
-	// systemd (StartContainer of another caller in flight) is waited for
-	// briefly; one with no process left has nothing to enter.
-	pid, err := s.runningAppPID(ctx, c, sb, execWaitForApp)
-	if err != nil {
-		return cli.EnterUser{}, fmt.Errorf("finding a process of container %s: %w", c.ID, err)
-	}
-	u.MountNSPID = pid
-	// The command joins the app's cgroups: it runs under the app unit's
-	// device policy (DevicePolicy=closed, stage1) and the container's
-	// limits, and is killed with the app.
-	if dir, err := s.appCgroups.path(ctx, sb.Unit, c.App); err == nil {
-		u.CgroupProcs = append(u.CgroupProcs, filepath.Join(dir, "cgroup.procs"))
-	}
-	for _, name := range []string{cgroupMemory, cgroupCPU} {
-		if dir := c.CgroupsV1[name]; dir != "" {
-			u.CgroupProcs = append(u.CgroupProcs, filepath.Join(dir, "cgroup.procs"))
-		}
-	}
-	return u, nil
 }

@@ -1,4 +1,4 @@
-package rktlet
+package appspec
 
 import (
 	"errors"
@@ -22,7 +22,7 @@ func TestCheckAppArmor(t *testing.T) {
 		{"deprecated localhost", &runtimeapi.LinuxContainerSecurityContext{ApparmorProfile: "localhost/my-profile"}, true},
 		{"privileged", &runtimeapi.LinuxContainerSecurityContext{Privileged: true, Apparmor: localhost}, false},
 	} {
-		err := checkAppArmor(tc.sc)
+		err := CheckAppArmor(tc.sc)
 		if tc.refused != errors.Is(err, errdefs.ErrInvalidArgument) {
 			t.Errorf("%s: %v", tc.name, err)
 		}

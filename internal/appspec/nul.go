@@ -1,4 +1,4 @@
-package rktlet
+package appspec
 
 import (
 	"fmt"
@@ -9,11 +9,11 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
-// checkNoNUL refuses a request whose strings hold a NUL byte anywhere,
+// CheckNoNUL refuses a request whose strings hold a NUL byte anywhere,
 // naming the field: no command line, unit property (D-Bus refuses it as a
 // wire format error) or file name can carry one, and no valid CRI value
 // has one.
-func checkNoNUL(field string, m proto.Message) error {
+func CheckNoNUL(field string, m proto.Message) error {
 	if m == nil {
 		return nil
 	}

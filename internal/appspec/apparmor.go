@@ -1,4 +1,4 @@
-package rktlet
+package appspec
 
 import (
 	"fmt"
@@ -8,12 +8,12 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
-// checkAppArmor refuses the AppArmor confinement rktlet cannot give: rkt's
+// CheckAppArmor refuses the AppArmor confinement rktlet cannot give: rkt's
 // stage1 applies no AppArmor profile, so a Localhost profile (a specific
 // confinement asked for by name) is refused rather than silently not
 // applied. RuntimeDefault and Unconfined run unconfined, as on a host
 // without AppArmor, where kubelets send RuntimeDefault too.
-func checkAppArmor(sc *runtimeapi.LinuxContainerSecurityContext) error {
+func CheckAppArmor(sc *runtimeapi.LinuxContainerSecurityContext) error {
 	if sc.GetPrivileged() {
 		return nil
 	}

@@ -1,4 +1,4 @@
-package rktlet
+package appspec
 
 import (
 	"errors"
@@ -29,7 +29,7 @@ func TestValidateSysctls(t *testing.T) {
 		{map[string]string{"net.core..somaxconn": "1"}, false, false},
 		{map[string]string{"net.Core.somaxconn": "1"}, false, false},
 	} {
-		err := validateSysctls(tc.sysctls, tc.hostNetwork)
+		err := ValidateSysctls(tc.sysctls, tc.hostNetwork)
 		if tc.ok != (err == nil) {
 			t.Errorf("%v hostNetwork=%v: %v", tc.sysctls, tc.hostNetwork, err)
 		}

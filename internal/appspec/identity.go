@@ -1,4 +1,4 @@
-package rktlet
+package appspec
 
 import (
 	"fmt"
@@ -8,43 +8,44 @@ import (
 	"strings"
 
 	"github.com/rktlet/rktlet/errdefs"
+	"github.com/rktlet/rktlet/image"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
-// identity is the user a container's process runs as.
-type identity struct {
+// Identity is the user a container's process runs as.
+type Identity struct {
 	UID    int64   `json:"uid"`
 	GID    int64   `json:"gid"`
 	Groups []int64 `json:"groups"` // the primary group first, as the CRI reports them
 }
 
-// resolveIdentity works out uid, gid and groups from the security context
+// ResolveIdentity works out uid, gid and groups from the security context
 // and the image's user and accounts, as the kubelet's other runtimes do:
 // RunAsUser/RunAsUsername over the image's user, RunAsGroup over the image's
 // group over the user's primary group; with SupplementalGroupsPolicy Merge
 // (the default) the groups the image's /etc/group gives the user are added
 // to SupplementalGroups, with Strict they are not.
-func resolveIdentity(sc *runtimeapi.LinuxContainerSecurityContext, imageUser string, accts *imageAccounts) (identity, error) {
+func ResolveIdentity(sc *runtimeapi.LinuxContainerSecurityContext, imageUser string, accts *image.Accounts) (Identity, error) {
 	if sc.GetRunAsGroup() != nil && sc.GetRunAsUser() == nil && sc.GetRunAsUsername() == "" {
-		return identity{}, fmt.Errorf("config.linux.security_context.run_as_group is set without run_as_user or run_as_username: %w", errdefs.ErrInvalidArgument)
+		return Identity{}, fmt.Errorf("config.linux.security_context.run_as_group is set without run_as_user or run_as_username: %w", errdefs.ErrInvalidArgument)
 	}
 	if v := sc.GetRunAsUser(); v != nil {
 		if err := checkID("config.linux.security_context.run_as_user", v.GetValue()); err != nil {
-			return identity{}, err
+			return Identity{}, err
 		}
 	}
 	if v := sc.GetRunAsGroup(); v != nil {
 		if err := checkID("config.linux.security_context.run_as_group", v.GetValue()); err != nil {
-			return identity{}, err
+			return Identity{}, err
 		}
 	}
 	for i, g := range sc.GetSupplementalGroups() {
 		if err := checkID(fmt.Sprintf("config.linux.security_context.supplemental_groups[%d]", i), g); err != nil {
-			return identity{}, err
+			return Identity{}, err
 		}
 	}
 	userPart, groupPart, _ := strings.Cut(imageUser, ":")
-	var id identity
+	var id Identity
 	name := ""
 	gidKnown := false
 	switch {
@@ -60,17 +61,17 @@ func resolveIdentity(sc *runtimeapi.LinuxContainerSecurityContext, imageUser str
 		if uid, err := strconv.ParseInt(userPart, 10, 64); err == nil {
 			id.UID = uid
 		} else {
-			u, ok := accts.userByName(userPart)
+			u, ok := accts.UserByName(userPart)
 			if !ok {
-				return identity{}, fmt.Errorf("user %q is not in the image's /etc/passwd: %w", userPart, errdefs.ErrInvalidArgument)
+				return Identity{}, fmt.Errorf("user %q is not in the image's /etc/passwd: %w", userPart, errdefs.ErrInvalidArgument)
 			}
-			id.UID, id.GID, name, gidKnown = u.uid, u.gid, u.name, true
+			id.UID, id.GID, name, gidKnown = u.UID, u.GID, u.Name, true
 		}
 	}
-	if u, ok := accts.userByUID(id.UID); ok {
-		name = u.name
+	if u, ok := accts.UserByUID(id.UID); ok {
+		name = u.Name
 		if !gidKnown {
-			id.GID, gidKnown = u.gid, true
+			id.GID, gidKnown = u.GID, true
 		}
 	}
 	switch {
@@ -79,10 +80,10 @@ func resolveIdentity(sc *runtimeapi.LinuxContainerSecurityContext, imageUser str
 	case groupPart != "" && sc.GetRunAsUser() == nil:
 		if gid, err := strconv.ParseInt(groupPart, 10, 64); err == nil {
 			id.GID = gid
-		} else if g, ok := accts.groupByName(groupPart); ok {
-			id.GID = g.gid
+		} else if g, ok := accts.GroupByName(groupPart); ok {
+			id.GID = g.GID
 		} else {
-			return identity{}, fmt.Errorf("group %q is not in the image's /etc/group: %w", groupPart, errdefs.ErrInvalidArgument)
+			return Identity{}, fmt.Errorf("group %q is not in the image's /etc/group: %w", groupPart, errdefs.ErrInvalidArgument)
 		}
 	}
 	id.Groups = []int64{id.GID}
@@ -95,7 +96,7 @@ func resolveIdentity(sc *runtimeapi.LinuxContainerSecurityContext, imageUser str
 		add(g)
 	}
 	if sc.GetSupplementalGroupsPolicy() == runtimeapi.SupplementalGroupsPolicy_Merge && name != "" {
-		for _, g := range accts.memberOf(name) {
+		for _, g := range accts.MemberOf(name) {
 			add(g)
 		}
 	}
@@ -103,11 +104,11 @@ func resolveIdentity(sc *runtimeapi.LinuxContainerSecurityContext, imageUser str
 	// is checked too: stage1 would cut a larger ID to 32 bits, and USER
 	// 4294967296 would run as root.
 	if err := checkID(fmt.Sprintf("the uid of user %q (the image's user or its /etc/passwd)", imageUser), id.UID); err != nil {
-		return identity{}, err
+		return Identity{}, err
 	}
 	for _, g := range id.Groups {
 		if err := checkID(fmt.Sprintf("a gid of user %q (the image's user or its /etc/group)", imageUser), g); err != nil {
-			return identity{}, err
+			return Identity{}, err
 		}
 	}
 	return id, nil

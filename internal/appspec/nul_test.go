@@ -1,4 +1,4 @@
-package rktlet
+package appspec
 
 import (
 	"errors"
@@ -11,7 +11,7 @@ import (
 
 func TestCheckNoNUL(t *testing.T) {
 	ok := &runtimeapi.PodSandboxConfig{Hostname: "h", Labels: map[string]string{"a": "b"}, DnsConfig: &runtimeapi.DNSConfig{Servers: []string{"1.1.1.1"}}}
-	if err := checkNoNUL("config", ok); err != nil {
+	if err := CheckNoNUL("config", ok); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
@@ -23,7 +23,7 @@ func TestCheckNoNUL(t *testing.T) {
 		{&runtimeapi.PodSandboxConfig{Labels: map[string]string{"k": "\x00"}}, `config.labels["k"]`},
 		{&runtimeapi.PodSandboxConfig{Annotations: map[string]string{"k\x00": "v"}}, "config.annotations key"},
 	} {
-		err := checkNoNUL("config", tc.cfg)
+		err := CheckNoNUL("config", tc.cfg)
 		if !errors.Is(err, errdefs.ErrInvalidArgument) || !strings.Contains(err.Error(), tc.path) {
 			t.Errorf("%v: %v, want InvalidArgument naming %s", tc.cfg, err, tc.path)
 		}

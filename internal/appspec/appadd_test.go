@@ -1,4 +1,4 @@
-package rktlet
+package appspec
 
 import (
 	"os"
@@ -26,7 +26,7 @@ func TestAppAddOptionsLeavesMissingHostPathsToTheCaller(t *testing.T) {
 		{ContainerPath: "/existing", HostPath: filepath.Join(dir, "link")},
 		{ContainerPath: "/missing", HostPath: filepath.Join(dir, "link", "new", "data")},
 	}}
-	o, hostDirs, err := appAddOptions(cfg, "app", nil, nil)
+	o, hostDirs, err := AppAddOptions(cfg, "app", nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,9 +35,9 @@ func TestAppAddOptionsLeavesMissingHostPathsToTheCaller(t *testing.T) {
 		t.Fatalf("host dirs to make %v, want [%s]", hostDirs, want)
 	}
 	if _, err := os.Stat(filepath.Join(real, "new")); !os.IsNotExist(err) {
-		t.Fatalf("appAddOptions made %s (%v)", filepath.Join(real, "new"), err)
+		t.Fatalf("AppAddOptions made %s (%v)", filepath.Join(real, "new"), err)
 	}
-	if len(o.Mounts) != 2 || !strings.Contains(o.Mounts[0], "source="+mntVolumeValue(real)+",") || !strings.Contains(o.Mounts[1], "source="+mntVolumeValue(want)+",") {
+	if len(o.Mounts) != 2 || !strings.Contains(o.Mounts[0], "source="+MntVolumeValue(real)+",") || !strings.Contains(o.Mounts[1], "source="+MntVolumeValue(want)+",") {
 		t.Fatalf("mounts %q, want the symlinks resolved", o.Mounts)
 	}
 }

@@ -1,4 +1,4 @@
-package rktlet
+package appspec
 
 import (
 	"errors"
@@ -41,12 +41,12 @@ func TestSeccompOption(t *testing.T) {
 		want string
 		err  error
 	}{
-		{"nil", nil, seccompUnconfined, nil},
-		{"unconfined", &runtimeapi.LinuxContainerSecurityContext{Seccomp: &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_Unconfined}}, seccompUnconfined, nil},
+		{"nil", nil, SeccompUnconfined, nil},
+		{"unconfined", &runtimeapi.LinuxContainerSecurityContext{Seccomp: &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_Unconfined}}, SeccompUnconfined, nil},
 		{"runtime default", &runtimeapi.LinuxContainerSecurityContext{Seccomp: &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_RuntimeDefault}}, seccompRuntimeDefault, nil},
 		{"deprecated runtime/default", &runtimeapi.LinuxContainerSecurityContext{SeccompProfilePath: "runtime/default"}, seccompRuntimeDefault, nil},
 		{"deprecated localhost", &runtimeapi.LinuxContainerSecurityContext{SeccompProfilePath: "localhost/" + blockHostname}, "mode=remove,errno=EPERM,sethostname", nil},
-		{"privileged ignores the profile", &runtimeapi.LinuxContainerSecurityContext{Privileged: true, Seccomp: &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_Localhost, LocalhostRef: blockHostname}}, seccompUnconfined, nil},
+		{"privileged ignores the profile", &runtimeapi.LinuxContainerSecurityContext{Privileged: true, Seccomp: &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_Localhost, LocalhostRef: blockHostname}}, SeccompUnconfined, nil},
 		{"block hostname", localhost(blockHostname), "mode=remove,errno=EPERM,sethostname", nil},
 		{"errnoRet", localhost(blockChmod), "mode=remove,errno=EACCES,chmod,fchmodat", nil},
 		{"whitelist", localhost(whitelist), "mode=retain,exit_group,read,write", nil},
@@ -58,7 +58,7 @@ func TestSeccompOption(t *testing.T) {
 		{"bad deprecated path", &runtimeapi.LinuxContainerSecurityContext{SeccompProfilePath: "docker/nonsense"}, "", errdefs.ErrInvalidArgument},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := seccompOption(tc.sc)
+			got, err := Seccomp(tc.sc)
 			if tc.err != nil {
 				if !errors.Is(err, tc.err) {
 					t.Fatalf("err = %v, want %v", err, tc.err)

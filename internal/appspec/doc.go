@@ -1,0 +1,5 @@
+// Package appspec translates CRI container and pod settings into what rkt
+// and stage1 take (`rkt app add` options, an identity, capabilities, seccomp
+// filters, sysctls), refusing what rkt cannot enforce, with errors naming the
+// field. It starts nothing and changes nothing on the host.
+package appspec
