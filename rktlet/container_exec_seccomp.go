@@ -13,7 +13,7 @@ import (
 // app add --seccomp` (SystemCallFilter=, SystemCallErrorNumber=), so that an
 // exec is filtered exactly as the app: rkt enter bypasses the unit.
 func (s *Service) appSeccompFilter(c *container, sb *sandbox) (string, error) {
-	root, err := s.stage1Root(sb.RktUUID)
+	root, err := s.pods.Root(sb.RktUUID)
 	if err != nil {
 		return "", err
 	}

@@ -83,7 +83,7 @@ func (s *Service) followPod(sb *sandbox) {
 		}
 	}
 	uuid := sb.RktUUID
-	s.logs.FollowPod(sb.ID, func() (string, error) { return s.podJournalDir(uuid) }, containers)
+	s.logs.FollowPod(sb.ID, func() (string, error) { return s.pods.JournalDir(uuid) }, containers)
 }
 
 // ReopenContainerLog starts a new log file at the container's log path, as

@@ -88,10 +88,7 @@ func (s *Service) waitExited(ctx context.Context, c *container, sb *sandbox, d t
 	timeout := time.NewTimer(d)
 	defer timeout.Stop()
 	for {
-		var changed <-chan struct{}
-		if dir, err := s.appStatusDir(sb.RktUUID); err == nil {
-			changed = s.statusFiles.changes(dir)
-		}
+		changed := s.pods.Changes(sb.RktUUID)
 		if s.readAppState(c, sb).state == runtimeapi.ContainerState_CONTAINER_EXITED {
 			return true
 		}

@@ -2,9 +2,7 @@ package rktlet
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -139,67 +137,6 @@ type appState struct {
 	message    string
 }
 
-// stage1Root is the root of a pod's stage1 as rktlet reads it: the
-// overlay's upper layer (readable from any mount namespace and after the pod
-// stopped), or the stage1 rootfs itself when the pod runs without overlay.
-// Stage1 keeps its apps' status files (rkt/status) and the pod's persistent
-// journal (var/log/journal) there.
-func (s *Service) stage1Root(uuid string) (string, error) {
-	if uuid == "" {
-		return "", errors.New("pod has no rkt UUID")
-	}
-	for _, where := range []string{"run", "exited-garbage", "garbage"} {
-		pod := filepath.Join(s.config.RktDataDir, "pods", where, uuid)
-		if _, err := os.Stat(pod); err != nil {
-			continue
-		}
-		if tree, err := os.ReadFile(filepath.Join(pod, "stage1TreeStoreID")); err == nil {
-			dir := filepath.Join(pod, "overlay", strings.TrimSpace(string(tree)), "upper")
-			if _, err := os.Stat(filepath.Join(pod, "overlay-prepared")); err == nil {
-				return dir, nil
-			}
-		}
-		return filepath.Join(pod, "stage1", "rootfs"), nil
-	}
-	return "", fmt.Errorf("rkt pod %s not found", uuid)
-}
-
-// appStatusDir is where stage1 writes its apps' status files.
-func (s *Service) appStatusDir(uuid string) (string, error) {
-	if dir, ok := s.statusFiles.dirOf(uuid); ok {
-		return dir, nil
-	}
-	root, err := s.stage1Root(uuid)
-	if err != nil {
-		return "", err
-	}
-	dir := filepath.Join(root, "rkt", "status")
-	s.statusFiles.remember(uuid, dir)
-	return dir, nil
-}
-
-// podJournalDir is where the pod's journald keeps its persistent journal
-// (rkt patch 0007).
-func (s *Service) podJournalDir(uuid string) (string, error) {
-	root, err := s.stage1Root(uuid)
-	if err != nil {
-		return "", err
-	}
-	return filepath.Join(root, "var", "log", "journal"), nil
-}
-
-// supervisorReady tells whether the pod's stage1 accepts apps: its
-// supervisor-ready unit has linked rkt/supervisor-status to "ready", which
-// can come a moment after nspawn said the pod is up.
-func (s *Service) supervisorReady(uuid string) bool {
-	dir, err := s.appStatusDir(uuid)
-	if err != nil {
-		return false
-	}
-	target, err := os.Readlink(filepath.Join(filepath.Dir(dir), "supervisor-status"))
-	return err == nil && target == "ready"
-}
-
 // readAppState derives a container's state from stage1's files and, for a
 // started app whose pod is no longer running, from the pod's state.
 func (s *Service) readAppState(c *container, sb *sandbox) appState {
@@ -209,7 +146,7 @@ func (s *Service) readAppState(c *container, sb *sandbox) appState {
 		st.exitCode = -1
 		return st
 	}
-	dir, err := s.appStatusDir(sb.RktUUID)
+	files, err := s.pods.App(sb.RktUUID, c.App)
 	if err != nil {
 		st.message = err.Error()
 		return st
@@ -218,16 +155,15 @@ func (s *Service) readAppState(c *container, sb *sandbox) appState {
 		// Exit code 128, as containerd reports a start that failed.
 		st.state, st.exitCode, st.reason, st.message = runtimeapi.ContainerState_CONTAINER_EXITED, 128, "StartError", c.StartError
 		st.finishedAt = c.StartFailedAt
-		if started, ok := s.statusFiles.get(dir, c.App+"-started"); ok {
-			st.startedAt = started.modTime.UnixNano()
+		if files.HasStarted {
+			st.startedAt = files.Started.ModTime.UnixNano()
 		}
 		return st
 	}
 	if c.Phase == phaseCreated {
 		st.state = runtimeapi.ContainerState_CONTAINER_CREATED
 	}
-	started, ok := s.statusFiles.get(dir, c.App+"-started")
-	if !ok {
+	if !files.HasStarted {
 		if sb.state != runtimeapi.PodSandboxState_SANDBOX_READY && c.Phase == phaseCreated {
 			// Never started, and its pod is gone: it never will.
 			st.state, st.reason, st.message = runtimeapi.ContainerState_CONTAINER_EXITED, "Error", "the pod sandbox stopped before the container started"
@@ -236,9 +172,9 @@ func (s *Service) readAppState(c *container, sb *sandbox) appState {
 		return st
 	}
 	st.state = runtimeapi.ContainerState_CONTAINER_RUNNING
-	st.startedAt = started.modTime.UnixNano()
-	exited, ok := s.statusFiles.get(dir, c.App)
-	if !ok {
+	st.startedAt = files.Started.ModTime.UnixNano()
+	exited := files.Exited
+	if !files.HasExited {
 		if sb.state != runtimeapi.PodSandboxState_SANDBOX_READY {
 			// The pod stopped under it: its processes were killed.
 			st.state, st.exitCode, st.reason = runtimeapi.ContainerState_CONTAINER_EXITED, 137, "Error"
@@ -247,14 +183,14 @@ func (s *Service) readAppState(c *container, sb *sandbox) appState {
 		}
 		return st
 	}
-	if strings.TrimSpace(exited.content) == "" && time.Since(exited.modTime) < time.Second {
+	if strings.TrimSpace(exited.Content) == "" && time.Since(exited.ModTime) < time.Second {
 		// The reaper created the file and has yet to write the code.
 		return st
 	}
 	st.state = runtimeapi.ContainerState_CONTAINER_EXITED
-	st.finishedAt = exited.modTime.UnixNano()
+	st.finishedAt = exited.ModTime.UnixNano()
 	st.exitCode = 1 // stage1 may die before writing the code, as rkt assumes
-	if code, err := strconv.Atoi(strings.TrimSpace(exited.content)); err == nil {
+	if code, err := strconv.Atoi(strings.TrimSpace(exited.Content)); err == nil {
 		st.exitCode = int32(code)
 	}
 	switch {

@@ -241,7 +241,7 @@ func (s *Service) startSandbox(ctx context.Context, published *sandbox) (*sandbo
 		return sb, err
 	}
 	// Ready for the kubelet means ready for containers.
-	for !s.supervisorReady(sb.RktUUID) {
+	for !s.pods.SupervisorReady(sb.RktUUID) {
 		select {
 		case <-startCtx.Done():
 			return sb, fmt.Errorf("pod %s started but its stage1 supervisor never became ready: %w", sb.Unit, startCtx.Err())

@@ -99,7 +99,7 @@ func (s *Service) teardownSandbox(ctx context.Context, sb *sandbox, mode teardow
 	s.logs.FinishPod(sb.ID, 5*time.Second)
 	s.appCgroups.forget(sb.Unit)
 	if uuid != "" {
-		s.statusFiles.forget(uuid)
+		s.pods.Forget(uuid)
 		if err := s.rktCmd.RemovePod(ctx, uuid); err != nil {
 			return fmt.Errorf("removing rkt pod %s of sandbox %s: %w", uuid, sb.ID, err)
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/rktlet/rktlet/cli"
 	"github.com/rktlet/rktlet/config"
 	"github.com/rktlet/rktlet/image"
+	"github.com/rktlet/rktlet/internal/stage1"
 	"github.com/rktlet/rktlet/network"
 	"github.com/rktlet/rktlet/streaming"
 	"github.com/rktlet/rktlet/systemd"
@@ -89,13 +90,13 @@ type Service struct {
 	containers *containerStore
 	appCgroups *appCgroups
 	limits     *containerLimits
-	// statusFiles holds stage1's app status files, updated by inotify.
-	statusFiles *appStatusFiles
-	accounts    *image.AccountsCache
-	logs        containerLogs
-	cpuSamples  cpuSamples
-	stream      *streaming.Server
-	recovered   atomic.Bool
+	// pods finds stage1's files: app status (kept by inotify), journals.
+	pods       *stage1.Pods
+	accounts   *image.AccountsCache
+	logs       containerLogs
+	cpuSamples cpuSamples
+	stream     *streaming.Server
+	recovered  atomic.Bool
 	// node is what the kubelet said of its node (UpdateRuntimeConfig).
 	node *nodeConfig
 }
@@ -123,23 +124,23 @@ func New(d Deps) *Service {
 		log.Warn("forgetting the recorded pod CIDR: its file does not read; the kubelet sends it again", "error", err)
 	}
 	s := &Service{
-		node:        node,
-		config:      cfg,
-		log:         log,
-		systemd:     d.Systemd,
-		rktVersion:  newRktProbe(cfg.RktPath, d.Rkt),
-		rktCmd:      d.Rkt,
-		sandboxes:   newSandboxStore(cfg.StateDir),
-		containers:  newContainerStore(cfg.StateDir),
-		accounts:    image.NewAccountsCache(cfg.RktDataDir),
-		statusFiles: newAppStatusFiles(log),
-		appCgroups:  &appCgroups{systemd: d.Systemd},
-		limits:      newContainerLimits(log),
-		network:     d.Network,
-		images:      d.Images,
-		logs:        d.Logs,
-		imageFS:     imageFS,
-		podFS:       podFS,
+		node:       node,
+		config:     cfg,
+		log:        log,
+		systemd:    d.Systemd,
+		rktVersion: newRktProbe(cfg.RktPath, d.Rkt),
+		rktCmd:     d.Rkt,
+		sandboxes:  newSandboxStore(cfg.StateDir),
+		containers: newContainerStore(cfg.StateDir),
+		accounts:   image.NewAccountsCache(cfg.RktDataDir),
+		pods:       stage1.NewPods(cfg.RktDataDir, log),
+		appCgroups: &appCgroups{systemd: d.Systemd},
+		limits:     newContainerLimits(log),
+		network:    d.Network,
+		images:     d.Images,
+		logs:       d.Logs,
+		imageFS:    imageFS,
+		podFS:      podFS,
 	}
 	s.stream = streaming.NewServer(d.StreamURL, &streaming.Runtime{Containers: s, Rkt: d.Rkt}, log)
 	return s

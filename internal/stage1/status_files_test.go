@@ -1,4 +1,4 @@
-package rktlet
+package stage1
 
 import (
 	"io"
@@ -20,7 +20,7 @@ func waitChange(t *testing.T, ch <-chan struct{}) {
 }
 
 func TestAppStatusFilesFollowWrites(t *testing.T) {
-	f := newAppStatusFiles(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	f := newStatusFiles(slog.New(slog.NewTextHandler(io.Discard, nil)))
 	defer f.Close()
 	if f.watcher == nil {
 		t.Skip("no inotify here")
@@ -48,7 +48,7 @@ func TestAppStatusFilesFollowWrites(t *testing.T) {
 	// The exit code comes in a write after the create.
 	for {
 		ch = f.changes(dir)
-		if sf, _ := f.get(dir, "app"); sf.content == "137\n" {
+		if sf, _ := f.get(dir, "app"); sf.Content == "137\n" {
 			break
 		}
 		if _, err := os.Stat(filepath.Join(dir, "app")); os.IsNotExist(err) {

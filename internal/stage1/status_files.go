@@ -1,4 +1,4 @@
-package rktlet
+package stage1
 
 import (
 	"github.com/rktlet/rktlet/internal/panics"
@@ -11,11 +11,11 @@ import (
 	"github.com/fsnotify/fsnotify"
 )
 
-// appStatusFiles is an in-memory copy of the status files stage1 keeps for
+// statusFiles is an in-memory copy of the status files stage1 keeps for
 // each pod's apps (rkt/status: <app>-created, <app>-started, and <app> with
 // the exit code), kept current by inotify events on every pod's status
 // directory. Container states come from these files (see the state machine
-// in container_store.go); with the copy, List and Status read memory rather
+// in rktlet/container_store.go); with the copy, List and Status read memory rather
 // than a few files per container per call, and a Stop waiting for the exit
 // is woken by the write instead of polling.
 //
@@ -29,7 +29,7 @@ import (
 // watched (not there yet, inotify limits) is read from disk on each call,
 // as is everything after the kernel dropped events (queue overflow) until
 // it is read again.
-type appStatusFiles struct {
+type statusFiles struct {
 	log     *slog.Logger
 	watcher *fsnotify.Watcher // nil: inotify unavailable, always read from disk
 
@@ -41,19 +41,19 @@ type appStatusFiles struct {
 }
 
 type statusDir struct {
-	files map[string]statusFile
+	files map[string]StatusFile
 	// changed is closed and replaced on every change in the directory.
 	changed chan struct{}
 }
 
-// statusFile is what rktlet reads of one status file.
-type statusFile struct {
-	modTime time.Time
-	content string // the exit code files only
+// StatusFile is what rktlet reads of one status file.
+type StatusFile struct {
+	ModTime time.Time
+	Content string // the exit code files only
 }
 
-func newAppStatusFiles(log *slog.Logger) *appStatusFiles {
-	f := &appStatusFiles{log: log, dirs: map[string]*statusDir{}, pods: map[string]string{}}
+func newStatusFiles(log *slog.Logger) *statusFiles {
+	f := &statusFiles{log: log, dirs: map[string]*statusDir{}, pods: map[string]string{}}
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
 		log.Warn("inotify unavailable: container states are read from stage1's files on each call", "error", err)
@@ -65,7 +65,7 @@ func newAppStatusFiles(log *slog.Logger) *appStatusFiles {
 }
 
 // Close stops watching.
-func (f *appStatusFiles) Close() error {
+func (f *statusFiles) Close() error {
 	if f.watcher == nil {
 		return nil
 	}
@@ -74,7 +74,7 @@ func (f *appStatusFiles) Close() error {
 
 // dirOf returns the status directory remembered for a pod while it is
 // watched: one that went or moved is looked up again.
-func (f *appStatusFiles) dirOf(uuid string) (string, bool) {
+func (f *statusFiles) dirOf(uuid string) (string, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	dir, ok := f.pods[uuid]
@@ -89,7 +89,7 @@ func (f *appStatusFiles) dirOf(uuid string) (string, bool) {
 }
 
 // remember records a pod's status directory.
-func (f *appStatusFiles) remember(uuid, dir string) {
+func (f *statusFiles) remember(uuid, dir string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.pods[uuid] = dir
@@ -97,7 +97,7 @@ func (f *appStatusFiles) remember(uuid, dir string) {
 
 // get returns the status file name in dir, watching dir from now on if it
 // is not yet.
-func (f *appStatusFiles) get(dir, name string) (statusFile, bool) {
+func (f *statusFiles) get(dir, name string) (StatusFile, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	d := f.watchedLocked(dir)
@@ -110,7 +110,7 @@ func (f *appStatusFiles) get(dir, name string) (statusFile, bool) {
 
 // changes returns a channel closed at the next change in dir, nil when dir
 // is not watched (the caller polls).
-func (f *appStatusFiles) changes(dir string) <-chan struct{} {
+func (f *statusFiles) changes(dir string) <-chan struct{} {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if d := f.watchedLocked(dir); d != nil {
@@ -121,7 +121,7 @@ func (f *appStatusFiles) changes(dir string) <-chan struct{} {
 
 // watchedLocked returns dir's copy, starting to watch it if needed; nil when
 // it cannot be watched.
-func (f *appStatusFiles) watchedLocked(dir string) *statusDir {
+func (f *statusFiles) watchedLocked(dir string) *statusDir {
 	if d, ok := f.dirs[dir]; ok {
 		return d
 	}
@@ -141,7 +141,7 @@ func (f *appStatusFiles) watchedLocked(dir string) *statusDir {
 		_ = f.watcher.Remove(dir)
 		return nil
 	}
-	d := &statusDir{files: map[string]statusFile{}, changed: make(chan struct{})}
+	d := &statusDir{files: map[string]StatusFile{}, changed: make(chan struct{})}
 	for _, e := range entries {
 		if sf, ok := readStatusFile(filepath.Join(dir, e.Name())); ok {
 			d.files[e.Name()] = sf
@@ -153,7 +153,7 @@ func (f *appStatusFiles) watchedLocked(dir string) *statusDir {
 
 // forget stops watching a pod's status directory (the pod is being
 // removed).
-func (f *appStatusFiles) forget(uuid string) {
+func (f *statusFiles) forget(uuid string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	dir, ok := f.pods[uuid]
@@ -170,7 +170,7 @@ func (f *appStatusFiles) forget(uuid string) {
 	}
 }
 
-func (f *appStatusFiles) follow() {
+func (f *statusFiles) follow() {
 	// A panic here may leave the index's lock held or a directory's files
 	// half read; a restarted rktlet reads every status directory anew.
 	defer panics.Exit("the inotify loop of container states")
@@ -198,7 +198,7 @@ func (f *appStatusFiles) follow() {
 	}
 }
 
-func (f *appStatusFiles) apply(ev fsnotify.Event) {
+func (f *statusFiles) apply(ev fsnotify.Event) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if d, ok := f.dirs[ev.Name]; ok && ev.Has(fsnotify.Remove|fsnotify.Rename) {
@@ -225,15 +225,15 @@ func (f *appStatusFiles) apply(ev fsnotify.Event) {
 
 // readStatusFile reads one status file from disk: its time, and its content
 // when it is small (the exit code files; the others are empty).
-func readStatusFile(path string) (statusFile, bool) {
+func readStatusFile(path string) (StatusFile, bool) {
 	fi, err := os.Stat(path)
 	if err != nil || fi.IsDir() {
-		return statusFile{}, false
+		return StatusFile{}, false
 	}
-	sf := statusFile{modTime: fi.ModTime()}
+	sf := StatusFile{ModTime: fi.ModTime()}
 	if fi.Size() > 0 && fi.Size() < 64 {
 		if b, err := os.ReadFile(path); err == nil {
-			sf.content = string(b)
+			sf.Content = string(b)
 		}
 	}
 	return sf, true
