@@ -136,6 +136,11 @@ lint:
 	if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./test/...
+	@# The layering rule of DEVELOPERS.md: nothing below internal/ (nor cli,
+	@# systemd, journal, image, network, streaming) imports the CRI service.
+	@up=$$($(GO) list -f '{{.ImportPath}}: {{join .Deps " "}}' ./internal/... ./cli/... ./systemd/... ./journal/... ./image/... ./network/... ./streaming/... \
+		| grep -E ' github.com/rktlet/rktlet/rktlet( |$$)' || true); \
+	if [ -n "$$up" ]; then echo "imports rktlet/ from below: $$up"; exit 1; fi
 
 clean:
 	-bash $(TESTBED) down
