@@ -7,11 +7,13 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -288,12 +290,7 @@ func (c *Config) problems() []error {
 			errs = append(errs, fmt.Errorf("registry-mirrors: %w", err))
 		}
 	}
-	hosts = hosts[:0]
-	for h := range c.RegistryHosts {
-		hosts = append(hosts, h)
-	}
-	sort.Strings(hosts)
-	for _, h := range hosts {
+	for _, h := range slices.Sorted(maps.Keys(c.RegistryHosts)) {
 		for _, err := range validateRegistryHost(h, c.RegistryHosts[h]) {
 			errs = append(errs, fmt.Errorf("registry-hosts.%q: %w", h, err))
 		}
@@ -410,14 +407,7 @@ func validateRegistryHost(host string, h RegistryHost) []error {
 // hostFlag is --registry-host HOST=ca=FILE,client-cert=FILE,...
 type hostFlag map[string]RegistryHost
 
-func (m hostFlag) String() string {
-	parts := make([]string, 0, len(m))
-	for h := range m {
-		parts = append(parts, h)
-	}
-	sort.Strings(parts)
-	return strings.Join(parts, " ")
-}
+func (m hostFlag) String() string { return strings.Join(slices.Sorted(maps.Keys(m)), " ") }
 
 func (m hostFlag) Set(v string) error {
 	host, settings, ok := strings.Cut(v, "=")
