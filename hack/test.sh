@@ -18,7 +18,7 @@ step "unit tests"
 make --no-print-directory test-unit
 step "build"
 make --no-print-directory build
-# Before the bed is up: 12 min on cold cores, cached under _output.
+# Before the bed is up: 7 to 13 min with cold Go caches, cached under _output.
 bash hack/build-kubelet.sh
 
 trap 'step "test bed down"; bash hack/testbed/testbed.sh down' EXIT
