@@ -72,6 +72,11 @@ func AppAddOptions(cfg *runtimeapi.ContainerConfig, app string, entrypoint, cmd 
 	sc := cfg.GetLinux().GetSecurityContext()
 	o.ReadOnlyRootfs = sc.GetReadonlyRootfs()
 	for i, m := range cfg.GetMounts() {
+		// An image volume (the kubelet's ImageVolume feature) would need the
+		// image mounted on the host; rkt has no way to.
+		if m.GetImage().GetImage() != "" {
+			return o, nil, fmt.Errorf("config.mounts[%d].image %q: image volumes are not supported by rktlet: %w", i, m.GetImage().GetImage(), errdefs.ErrInvalidArgument)
+		}
 		if m.GetContainerPath() == "" || !filepath.IsAbs(m.GetContainerPath()) {
 			return o, nil, fmt.Errorf("config.mounts[%d].container_path %q is not an absolute path: %w", i, m.GetContainerPath(), errdefs.ErrInvalidArgument)
 		}

@@ -1,6 +1,7 @@
 package appspec
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -8,6 +9,8 @@ import (
 	"testing"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/rktlet/rktlet/errdefs"
 )
 
 // TestAppAddOptionsLeavesMissingHostPathsToTheCaller: a mount's missing host
@@ -39,5 +42,13 @@ func TestAppAddOptionsLeavesMissingHostPathsToTheCaller(t *testing.T) {
 	}
 	if len(o.Mounts) != 2 || !strings.Contains(o.Mounts[0], "source="+MntVolumeValue(real)+",") || !strings.Contains(o.Mounts[1], "source="+MntVolumeValue(want)+",") {
 		t.Fatalf("mounts %q, want the symlinks resolved", o.Mounts)
+	}
+}
+
+func TestAppAddOptionsRefusesImageVolumes(t *testing.T) {
+	cfg := &runtimeapi.ContainerConfig{Mounts: []*runtimeapi.Mount{{ContainerPath: "/data", Image: &runtimeapi.ImageSpec{Image: "registry.k8s.io/pause:3.10"}}}}
+	_, _, err := AppAddOptions(cfg, "app", nil, nil)
+	if !errors.Is(err, errdefs.ErrInvalidArgument) || !strings.Contains(err.Error(), "config.mounts[0].image") {
+		t.Fatalf("an image volume: %v, want InvalidArgument naming config.mounts[0].image", err)
 	}
 }
