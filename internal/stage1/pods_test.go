@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // TestPods: a pod's stage1 files are found in the run directory (and in
@@ -49,9 +50,25 @@ func TestPods(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	f, err = p.App("uuid-1", "app")
-	if err != nil || !f.HasStarted || !f.HasExited || f.Exited.Content != "137" || f.Started.ModTime.IsZero() {
-		t.Fatalf("an app that exited 137: %+v %v", f, err)
+	// The watched copy learns of the writes from inotify, a moment later,
+	// and may see a file created before its content is written (as
+	// stage1's reaper writes the exit code): each change closes the channel
+	// Changes gave before it.
+	deadline := time.After(10 * time.Second)
+	for {
+		changed := p.Changes("uuid-1")
+		f, err = p.App("uuid-1", "app")
+		if err == nil && f.HasStarted && f.HasExited && f.Exited.Content == "137" {
+			break
+		}
+		select {
+		case <-changed:
+		case <-deadline:
+			t.Fatalf("the app's files never showed: %+v %v", f, err)
+		}
+	}
+	if f.Started.ModTime.IsZero() || f.Exited.ModTime.IsZero() {
+		t.Fatalf("an app that exited 137 has no times: %+v", f)
 	}
 
 	// With the overlay prepared, stage1's files are in the upper layer.
