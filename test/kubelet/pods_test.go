@@ -266,10 +266,16 @@ func testOnFailure(t *testing.T, k *kubelet) {
 	}
 }
 
-// 5. Deleting the manifest tears the pod down within its grace period
-// plus 2 s, and nothing of it is left once the kubelet removed it.
+// 5. Deleting the manifest tears the pod down (its container exits on the
+// TERM at once), well within what the kubelet allows, and nothing of it is
+// left once the kubelet removed it. The bound is a liveness check, not a
+// speed target (those are benchmarks): the kubelet's file check period (5 s)
+// plus the grace period plus 10 s, far below the 30 s default grace or
+// systemd's 90 s stop timeout that a lost signal or a stuck stop would
+// take. The time is logged; on a quiet machine it is about 4 s, with the
+// other kubelet tests running alongside it has taken more than 7.
 func testDelete(t *testing.T, k *kubelet) {
-	const grace = 5
+	const grace, fileCheck = 5, 5
 	c := container("sleeper", `trap 'echo term; exit 0' TERM; while true; do sleep 0.2; done`)
 	name := k.apply(t, podSpec("deleted", m{"containers": []m{c}, "terminationGracePeriodSeconds": grace}))
 	p := k.waitPod(t, name, 120*time.Second, "Ready", (*pod).Ready)
@@ -294,7 +300,7 @@ func testDelete(t *testing.T, k *kubelet) {
 		return matches
 	}
 	var left string
-	waitFor(t, (grace+2)*time.Second, "torn down (unit stopped, netns removed, IP released)", func() bool {
+	waitFor(t, (fileCheck+grace+10)*time.Second, "torn down (unit stopped, netns removed, IP released)", func() bool {
 		out, _ := runErr("systemctl", "is-active", unit)
 		switch st := strings.TrimSpace(out); {
 		case st != "inactive" && st != "failed" && st != "unknown" && st != "":
