@@ -398,7 +398,7 @@ func validateRegistryHost(host string, h RegistryHost) []error {
 	if len(errs) > 0 {
 		return errs
 	}
-	if _, err := (registrytls.Files{CA: h.CA, ClientCert: h.ClientCert, ClientKey: h.ClientKey}).Config(); err != nil {
+	if _, err := registrytls.Files(h).Config(); err != nil {
 		errs = append(errs, err)
 	}
 	return errs

@@ -130,12 +130,6 @@ func rktTLSEnv(ep endpoint) []string {
 	if ep.tls == (HostTLS{}) {
 		return nil
 	}
-	type hostTLS struct {
-		CA         string `json:"ca,omitempty"`
-		ClientCert string `json:"client_cert,omitempty"`
-		ClientKey  string `json:"client_key,omitempty"`
-		SkipVerify bool   `json:"skip_verify,omitempty"`
-	}
-	b, _ := json.Marshal(map[string]hostTLS{ep.host: {ep.tls.CA, ep.tls.ClientCert, ep.tls.ClientKey, ep.tls.SkipVerify}})
+	b, _ := json.Marshal(map[string]HostTLS{ep.host: ep.tls})
 	return []string{"RKT_REGISTRY_TLS=" + string(b)}
 }

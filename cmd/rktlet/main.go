@@ -198,7 +198,7 @@ func run(args []string) error {
 func registries(cfg config.Config) image.Registries {
 	hosts := make(map[string]image.HostTLS, len(cfg.RegistryHosts))
 	for h, s := range cfg.RegistryHosts {
-		hosts[h] = image.HostTLS{CA: s.CA, ClientCert: s.ClientCert, ClientKey: s.ClientKey, SkipVerify: s.SkipVerify}
+		hosts[h] = image.HostTLS(s)
 	}
 	return image.Registries{Mirrors: cfg.RegistryMirrors, MirrorsOnly: cfg.RegistryMirrorsOnly, Hosts: hosts}
 }

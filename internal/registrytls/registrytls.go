@@ -10,12 +10,13 @@ import (
 	"os"
 )
 
-// Files are one host's TLS settings.
+// Files are one host's TLS settings. Their JSON form is what rkt's fetcher
+// reads from RKT_REGISTRY_TLS (rkt patch 0017).
 type Files struct {
-	CA         string // PEM certificates trusted besides the system's roots
-	ClientCert string // PEM certificate presented to the host
-	ClientKey  string // its PEM key
-	SkipVerify bool   // accept any certificate
+	CA         string `json:"ca,omitempty"`          // PEM certificates trusted besides the system's roots
+	ClientCert string `json:"client_cert,omitempty"` // PEM certificate presented to the host
+	ClientKey  string `json:"client_key,omitempty"`  // its PEM key
+	SkipVerify bool   `json:"skip_verify,omitempty"` // accept any certificate
 }
 
 // Config reads the files into a client configuration: the system's roots
