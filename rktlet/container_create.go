@@ -11,6 +11,7 @@ import (
 
 	"github.com/rktlet/rktlet/errdefs"
 	"github.com/rktlet/rktlet/internal/appspec"
+	"github.com/rktlet/rktlet/internal/cgroups"
 	"google.golang.org/protobuf/encoding/protojson"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -122,7 +123,7 @@ func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateCon
 		}
 		opts.PodMountNamespace = true
 	}
-	if err := validateResources(cfg.GetLinux().GetResources()); err != nil {
+	if err := cgroups.ValidateResources(cfg.GetLinux().GetResources()); err != nil {
 		return nil, err
 	}
 	opts.OOMScoreAdj = cfg.GetLinux().GetResources().GetOomScoreAdj()
@@ -165,8 +166,14 @@ func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateCon
 			return nil, fmt.Errorf("config.mounts: creating host path %s (%d of %d): %w", dir, i+1, len(hostDirs), err)
 		}
 	}
+	if err := s.limits.Prepare(ctx, cgroupPod(sb), c.App, c.resources()); err != nil {
+		s.logs.RemoveContainer(id)
+		_ = s.containers.delete(id)
+		return nil, fmt.Errorf("container %q: setting up its cgroup: %w", cfg.GetMetadata().GetName(), err)
+	}
 	if err := s.rktCmd.AppAdd(ctx, sb.RktUUID, c.ACI, opts); err != nil {
 		_ = s.rktCmd.AppRemove(context.WithoutCancel(ctx), sb.RktUUID, c.App)
+		_ = s.limits.Release(context.WithoutCancel(ctx), cgroupPod(sb), c.ID, c.App, nil)
 		s.logs.RemoveContainer(id)
 		_ = s.containers.delete(id)
 		return nil, fmt.Errorf("adding container %q to pod %s: %w", cfg.GetMetadata().GetName(), sb.ID, err)
@@ -174,7 +181,7 @@ func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateCon
 	if _, err := s.containers.replace(id, func(next *container) { next.Phase = phaseCreated }); err != nil {
 		return nil, err
 	}
-	if skipped := s.limits.notEnforced(c.resources()); len(skipped) > 0 {
+	if skipped := s.limits.NotEnforced(c.resources()); len(skipped) > 0 {
 		s.log.Info("container resources recorded but not enforced on this host", "container", id, "pod", sb.ID, "settings", skipped)
 	}
 	return &runtimeapi.CreateContainerResponse{ContainerId: id}, nil

@@ -47,10 +47,10 @@ func (s *Service) execUser(ctx context.Context, c *container, sb *sandbox) (cli.
 	// The command joins the app's cgroups: it runs under the app unit's
 	// device policy (DevicePolicy=closed, stage1) and the container's
 	// limits, and is killed with the app.
-	if dir, err := s.appCgroups.path(ctx, sb.Unit, c.App); err == nil {
+	if dir, err := s.appCgroups.Path(ctx, sb.Unit, c.App); err == nil {
 		u.CgroupProcs = append(u.CgroupProcs, filepath.Join(dir, "cgroup.procs"))
 	}
-	for _, name := range []string{cgroupMemory, cgroupCPU} {
+	for _, name := range []string{"memory", "cpu"} {
 		if dir := c.CgroupsV1[name]; dir != "" {
 			u.CgroupProcs = append(u.CgroupProcs, filepath.Join(dir, "cgroup.procs"))
 		}

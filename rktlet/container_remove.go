@@ -38,8 +38,9 @@ func (s *Service) removeContainer(ctx context.Context, c *container) error {
 	}
 	// In a stopped pod the app goes with the pod's `rkt rm`.
 	s.logs.RemoveContainer(c.ID)
-	s.cpuSamples.forget(c.ID)
-	if err := s.limits.removeDirs(c); err != nil {
+	s.cpuSamples.Forget(c.ID)
+	sb, _ := s.sandboxes.get(c.SandboxID)
+	if err := s.limits.Release(ctx, cgroupPod(sb), c.ID, c.App, c.CgroupsV1); err != nil {
 		return fmt.Errorf("removing the cgroups of container %s: %w", c.ID, err)
 	}
 	return s.containers.delete(c.ID)

@@ -38,8 +38,7 @@ func (s *Service) StartContainer(ctx context.Context, req *runtimeapi.StartConta
 	if st := s.readAppState(c, sb); st.state != runtimeapi.ContainerState_CONTAINER_CREATED {
 		return nil, fmt.Errorf("container %s is %s, not created: %w", c.ID, st.state, errdefs.ErrFailedPrecondition)
 	}
-	start := func() error { return s.rktCmd.AppStart(ctx, sb.RktUUID, c.App) }
-	err = s.startInOwnCgroups(ctx, c, sb, start)
+	err = s.startApp(ctx, c, sb)
 	if err == nil {
 		err = s.waitAppRunning(ctx, c, sb, appRunningTimeout)
 	}
@@ -49,6 +48,25 @@ func (s *Service) StartContainer(ctx context.Context, req *runtimeapi.StartConta
 		return nil, err
 	}
 	return &runtimeapi.StartContainerResponse{}, nil
+}
+
+// startApp runs `rkt app start` with the container's limits in force
+// from the app's fork on. The directories the limiter makes for it are
+// recorded first, so that no crash leaves them unknown.
+func (s *Service) startApp(ctx context.Context, c *container, sb *sandbox) error {
+	pod := cgroupPod(sb)
+	dirs, err := s.limits.Dirs(ctx, pod, c.App)
+	if err != nil {
+		return err
+	}
+	if len(dirs) > 0 {
+		if c, err = s.containers.replace(c.ID, func(next *container) { next.CgroupsV1 = dirs }); err != nil {
+			return err
+		}
+	}
+	return s.limits.Start(ctx, pod, c.App, dirs, c.resources(), func() error {
+		return s.rktCmd.AppStart(ctx, sb.RktUUID, c.App)
+	})
 }
 
 // waitAppRunning waits until the app has a process in its own root, or has

@@ -10,6 +10,7 @@ import (
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/rktlet/rktlet/internal/cgroups"
 	"github.com/rktlet/rktlet/internal/stage1"
 )
 
@@ -49,6 +50,8 @@ func TestReadAppState(t *testing.T) {
 		{name: "completed", phase: phaseCreated, podState: ready, files: map[string]string{"started": "", "exit": "0"}, want: exited, exitCode: 0, reason: "Completed"},
 		{name: "failed", phase: phaseCreated, podState: ready, files: map[string]string{"started": "", "exit": "3\n"}, want: exited, exitCode: 3, reason: "Error"},
 		{name: "exit code being written", phase: phaseCreated, podState: ready, files: map[string]string{"started": "", "exit": ""}, want: running},
+		{name: "exit code slow to come", phase: phaseCreated, podState: ready, files: map[string]string{"started": "", "exit": ""}, exitedAt: time.Now().Add(-5 * time.Second), want: running},
+		{name: "exit code never written, pod stopped", phase: phaseCreated, podState: notReady, files: map[string]string{"started": "", "exit": ""}, want: exited, exitCode: 1, reason: "Error"},
 		{name: "exit code never written", phase: phaseCreated, podState: ready, files: map[string]string{"started": "", "exit": ""}, exitedAt: old, want: exited, exitCode: 1, reason: "Error"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -73,7 +76,7 @@ func TestReadAppState(t *testing.T) {
 					}
 				}
 			}
-			s := &Service{pods: stage1.NewPods(data, slog.New(slog.NewTextHandler(io.Discard, nil)))}
+			s := &Service{pods: stage1.NewPods(data, slog.New(slog.NewTextHandler(io.Discard, nil))), limits: &cgroups.V1{}}
 			defer s.pods.Close()
 			c := &container{containerRecord: containerRecord{ID: "c1", App: app, Phase: tc.phase, StartError: tc.startError, StartFailedAt: time.Now().UnixNano()}}
 			var sb *sandbox

@@ -1,142 +1,16 @@
 package rktlet
 
 import (
-	"bufio"
 	"context"
-	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"sync"
-	"time"
 
+	"github.com/rktlet/rktlet/internal/cgroups"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
-// Stats come from the app's cgroup in the unified hierarchy (the pod's
-// systemd gives each app its own unit, hence its own cgroup). cpu.stat is
-// always there; memory figures need the memory controller, which a hybrid
-// (cgroup v1) host keeps on its v1 hierarchy: they are then left out, and
-// only their timestamp says when the sample was taken.
-
-// cpuSample is the last CPU reading of a cgroup, for the usage rate.
-type cpuSample struct {
-	at    int64  // unix nanoseconds
-	usage uint64 // nanoseconds of CPU time
-}
-
-type cpuSamples struct {
-	mu   sync.Mutex
-	last map[string]cpuSample
-}
-
-// rate returns the CPU use in nanocores since the previous sample of key.
-func (c *cpuSamples) rate(key string, now cpuSample) *runtimeapi.UInt64Value {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.last == nil {
-		c.last = map[string]cpuSample{}
-	}
-	prev, ok := c.last[key]
-	c.last[key] = now
-	if !ok || now.at <= prev.at || now.usage < prev.usage {
-		return nil
-	}
-	return &runtimeapi.UInt64Value{Value: (now.usage - prev.usage) * uint64(time.Second) / uint64(now.at-prev.at)}
-}
-
-func (c *cpuSamples) forget(key string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	delete(c.last, key)
-}
-
-// readKeyed reads a flat-keyed cgroup file (cpu.stat, memory.stat).
-func readKeyed(path string) (map[string]uint64, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	out := map[string]uint64{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), " ")
-		if !ok {
-			continue
-		}
-		if n, err := strconv.ParseUint(v, 10, 64); err == nil {
-			out[k] = n
-		}
-	}
-	return out, sc.Err()
-}
-
-func readUint(path string) (uint64, bool) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0, false
-	}
-	n, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
-	return n, err == nil
-}
-
-// cgroupStats samples one cgroup; key names it for the CPU rate.
-func (s *Service) cgroupStats(dir, key string) (*runtimeapi.CpuUsage, *runtimeapi.MemoryUsage) {
-	now := time.Now().UnixNano()
-	cpu := &runtimeapi.CpuUsage{Timestamp: now}
-	mem := &runtimeapi.MemoryUsage{Timestamp: now}
-	if dir == "" {
-		return cpu, mem
-	}
-	if st, err := readKeyed(filepath.Join(dir, "cpu.stat")); err == nil {
-		usage := st["usage_usec"] * 1000
-		cpu.UsageCoreNanoSeconds = &runtimeapi.UInt64Value{Value: usage}
-		cpu.UsageNanoCores = s.cpuSamples.rate(key, cpuSample{at: now, usage: usage})
-	}
-	if current, ok := readUint(filepath.Join(dir, "memory.current")); ok {
-		mem.UsageBytes = &runtimeapi.UInt64Value{Value: current}
-		workingSet := current
-		if st, err := readKeyed(filepath.Join(dir, "memory.stat")); err == nil {
-			if inactive := st["inactive_file"]; inactive < workingSet {
-				workingSet -= inactive
-			}
-			mem.RssBytes = &runtimeapi.UInt64Value{Value: st["anon"]}
-			mem.PageFaults = &runtimeapi.UInt64Value{Value: st["pgfault"]}
-			mem.MajorPageFaults = &runtimeapi.UInt64Value{Value: st["pgmajfault"]}
-		}
-		mem.WorkingSetBytes = &runtimeapi.UInt64Value{Value: workingSet}
-		if max, ok := readUint(filepath.Join(dir, "memory.max")); ok && max > current {
-			mem.AvailableBytes = &runtimeapi.UInt64Value{Value: max - current}
-		}
-	}
-	return cpu, mem
-}
-
-// v1MemoryStats fills mem from a container's own cgroup v1 memory
-// directory (hosts whose memory controller is on v1), as cAdvisor reads it.
-func v1MemoryStats(dir string, mem *runtimeapi.MemoryUsage) {
-	usage, ok := readUint(filepath.Join(dir, "memory.usage_in_bytes"))
-	if !ok {
-		return
-	}
-	mem.UsageBytes = &runtimeapi.UInt64Value{Value: usage}
-	workingSet := usage
-	if st, err := readKeyed(filepath.Join(dir, "memory.stat")); err == nil {
-		if inactive := st["total_inactive_file"]; inactive < workingSet {
-			workingSet -= inactive
-		} else {
-			workingSet = 0
-		}
-		mem.RssBytes = &runtimeapi.UInt64Value{Value: st["total_rss"]}
-		mem.PageFaults = &runtimeapi.UInt64Value{Value: st["total_pgfault"]}
-		mem.MajorPageFaults = &runtimeapi.UInt64Value{Value: st["total_pgmajfault"]}
-	}
-	mem.WorkingSetBytes = &runtimeapi.UInt64Value{Value: workingSet}
-	if limit, ok := readUint(filepath.Join(dir, "memory.limit_in_bytes")); ok && limit > workingSet && limit < 1<<62 {
-		mem.AvailableBytes = &runtimeapi.UInt64Value{Value: limit - workingSet}
-	}
-}
+// Stats are read from the container's cgroup (internal/cgroups): no
+// process is spawned.
 
 // containerStats samples a container; one that is not running has usage
 // timestamps and no figures.
@@ -148,17 +22,17 @@ func (s *Service) containerStats(ctx context.Context, c *container) *runtimeapi.
 	dir := ""
 	if sb, err := s.sandboxes.get(c.SandboxID); err == nil && sb.state == runtimeapi.PodSandboxState_SANDBOX_READY {
 		if st := s.readAppState(c, sb); st.state == runtimeapi.ContainerState_CONTAINER_RUNNING {
-			if d, err := s.appCgroups.path(ctx, sb.Unit, c.App); err == nil {
+			if d, err := s.appCgroups.ContainerPath(ctx, sb.Unit, c.App); err == nil {
 				dir = d
 			}
 		}
 	}
-	out.Cpu, out.Memory = s.cgroupStats(dir, c.ID)
-	if v1 := c.CgroupsV1[cgroupMemory]; dir != "" && out.Memory.UsageBytes == nil && v1 != "" {
-		v1MemoryStats(v1, out.Memory)
+	out.Cpu, out.Memory = s.cpuSamples.Sample(dir, c.ID)
+	if v1 := c.CgroupsV1["memory"]; dir != "" && out.Memory.UsageBytes == nil && v1 != "" {
+		cgroups.V1MemoryStats(v1, out.Memory)
 	}
 	if dir == "" {
-		s.cpuSamples.forget(c.ID)
+		s.cpuSamples.Forget(c.ID)
 	}
 	return out
 }
@@ -201,14 +75,14 @@ func (s *Service) podStats(ctx context.Context, sb *sandbox) *runtimeapi.PodSand
 	dir := ""
 	if sb.state == runtimeapi.PodSandboxState_SANDBOX_READY {
 		if st, err := s.systemd.State(ctx, sb.Unit); err == nil && st.ControlGroup != "" {
-			if root, err := cgroup2Root(); err == nil {
+			if root, err := cgroups.Root(); err == nil {
 				dir = filepath.Join(root, st.ControlGroup)
 			}
 		}
 	}
-	out.Linux.Cpu, out.Linux.Memory = s.cgroupStats(dir, "pod:"+sb.ID)
+	out.Linux.Cpu, out.Linux.Memory = s.cpuSamples.Sample(dir, "pod:"+sb.ID)
 	if dir != "" {
-		if n, ok := readUint(filepath.Join(dir, "pids.current")); ok {
+		if n, ok := cgroups.ReadUint(filepath.Join(dir, "pids.current")); ok {
 			out.Linux.Process = &runtimeapi.ProcessUsage{Timestamp: out.Linux.Cpu.Timestamp, ProcessCount: &runtimeapi.UInt64Value{Value: n}}
 		}
 	}

@@ -61,11 +61,16 @@ func (s *Service) ContainerStatus(ctx context.Context, req *runtimeapi.Container
 			info["podUnit"] = sb.Unit
 			info["appUnit"] = c.App + ".service"
 			info["rktUUID"] = sb.RktUUID
+			if sb.state == runtimeapi.PodSandboxState_SANDBOX_READY {
+				if dir, err := s.appCgroups.ContainerPath(ctx, sb.Unit, c.App); err == nil {
+					info["cgroup"] = dir
+				}
+			}
 		}
 		if len(c.CgroupsV1) > 0 {
 			info["cgroupsV1"] = c.CgroupsV1
 		}
-		if skipped := s.limits.notEnforced(c.resources()); len(skipped) > 0 {
+		if skipped := s.limits.NotEnforced(c.resources()); len(skipped) > 0 {
 			info["resourcesNotEnforced"] = skipped
 		}
 		b, err := json.Marshal(info)

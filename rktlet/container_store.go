@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/rktlet/rktlet/internal/appspec"
+	"github.com/rktlet/rktlet/internal/cgroups"
 	"google.golang.org/protobuf/encoding/protojson"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -53,7 +54,7 @@ type containerRecord struct {
 	NoNewPrivs bool `json:"noNewPrivs,omitempty"`
 	// CgroupsV1 are the container's own cgroup v1 directories holding its
 	// limits ("memory", "cpu" → directory), made when it starts
-	// (container_resources.go) and removed with it.
+	// (internal/cgroups) and removed with it.
 	CgroupsV1 map[string]string `json:"cgroupsV1,omitempty"`
 	// Resources are the limits UpdateContainerResources set last
 	// (protojson); empty: the config's.
@@ -137,6 +138,12 @@ type appState struct {
 	message    string
 }
 
+// exitCodeGrace bounds how long an exit file the reaper created stays
+// empty in a running pod before the exit counts as one without a code: the
+// reaper asks the pod's systemd twice before it writes, which takes seconds
+// on a busy or slow host (a VM under emulation took more than one).
+const exitCodeGrace = 30 * time.Second
+
 // readAppState derives a container's state from stage1's files and, for a
 // started app whose pod is no longer running, from the pod's state.
 func (s *Service) readAppState(c *container, sb *sandbox) appState {
@@ -183,8 +190,9 @@ func (s *Service) readAppState(c *container, sb *sandbox) appState {
 		}
 		return st
 	}
-	if strings.TrimSpace(exited.Content) == "" && time.Since(exited.ModTime) < time.Second {
-		// The reaper created the file and has yet to write the code.
+	if strings.TrimSpace(exited.Content) == "" && sb.state == runtimeapi.PodSandboxState_SANDBOX_READY && time.Since(exited.ModTime) < exitCodeGrace {
+		// The reaper created the file and has yet to write the code: an
+		// exit code reported now would change once it has.
 		return st
 	}
 	st.state = runtimeapi.ContainerState_CONTAINER_EXITED
@@ -196,7 +204,7 @@ func (s *Service) readAppState(c *container, sb *sandbox) appState {
 	switch {
 	case st.exitCode == 0:
 		st.reason = "Completed"
-	case s.limits.wasOOMKilled(c):
+	case s.limits.OOMKilled(cgroupPod(sb), c.ID, c.App, c.CgroupsV1):
 		st.reason = "OOMKilled"
 	default:
 		st.reason = "Error"
@@ -207,6 +215,4 @@ func (s *Service) readAppState(c *container, sb *sandbox) appState {
 // appName is the rkt app name of a container: derived from its ID, since
 // rkt app names are lowercase and the CRI's names are not (the 2017 rktlet
 // lowercased them and FooBar collided with foobar).
-func appName(containerID string) string { return appNamePrefix + containerID[:20] }
-
-const appNamePrefix = "ctr-"
+func appName(containerID string) string { return cgroups.AppNamePrefix + containerID[:20] }

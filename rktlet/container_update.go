@@ -10,6 +10,7 @@ import (
 	"strconv"
 
 	"github.com/rktlet/rktlet/errdefs"
+	"github.com/rktlet/rktlet/internal/cgroups"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -26,7 +27,7 @@ func (s *Service) UpdateContainerResources(ctx context.Context, req *runtimeapi.
 		}
 		return nil, fmt.Errorf("linux resources are missing: %w", errdefs.ErrInvalidArgument)
 	}
-	if err := validateResources(r); err != nil {
+	if err := cgroups.ValidateResources(r); err != nil {
 		return nil, err
 	}
 	c, err := s.containers.get(req.GetContainerId())
@@ -46,12 +47,10 @@ func (s *Service) UpdateContainerResources(ctx context.Context, req *runtimeapi.
 		return nil, fmt.Errorf("container %s is %s: only a created or running container's resources can change: %w", c.ID, st.state, errdefs.ErrFailedPrecondition)
 	}
 	r = proto.Clone(r).(*runtimeapi.LinuxContainerResources)
+	if err := s.limits.Update(ctx, cgroupPod(sb), c.App, c.CgroupsV1, r); err != nil {
+		return nil, fmt.Errorf("container %s: %w", c.ID, err)
+	}
 	if st.state == runtimeapi.ContainerState_CONTAINER_RUNNING {
-		if len(c.CgroupsV1) > 0 {
-			if err := s.limits.apply(c.CgroupsV1, r); err != nil {
-				return nil, fmt.Errorf("container %s: %w", c.ID, err)
-			}
-		}
 		if r.OomScoreAdj != c.resources().GetOomScoreAdj() {
 			if err := s.setOOMScoreAdj(ctx, c, sb, r.OomScoreAdj); err != nil {
 				return nil, err
@@ -65,7 +64,7 @@ func (s *Service) UpdateContainerResources(ctx context.Context, req *runtimeapi.
 	if _, err := s.containers.replace(c.ID, func(next *container) { next.Resources, next.updated = raw, r }); err != nil {
 		return nil, err
 	}
-	if skipped := s.limits.notEnforced(r); !slices.Equal(skipped, s.limits.notEnforced(c.resources())) && len(skipped) > 0 {
+	if skipped := s.limits.NotEnforced(r); !slices.Equal(skipped, s.limits.NotEnforced(c.resources())) && len(skipped) > 0 {
 		s.log.Info("container resources recorded but not enforced on this host", "container", c.ID, "settings", skipped)
 	}
 	return &runtimeapi.UpdateContainerResourcesResponse{}, nil

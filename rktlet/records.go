@@ -13,6 +13,7 @@ import (
 
 	"github.com/rktlet/rktlet/errdefs"
 	"github.com/rktlet/rktlet/internal/atomicfile"
+	"github.com/rktlet/rktlet/internal/keyedlock"
 )
 
 // record is an item a recordStore keeps: a sandbox or a container.
@@ -37,8 +38,8 @@ type recordStore[T record[T]] struct {
 
 	mu    sync.RWMutex
 	items map[string]T
-	locks keyedLocks
-	names keyedLocks
+	locks keyedlock.Locks
+	names keyedlock.Locks
 }
 
 func newRecordStore[T record[T]](dir, kind string) *recordStore[T] {
@@ -46,56 +47,12 @@ func newRecordStore[T record[T]](dir, kind string) *recordStore[T] {
 }
 
 // lock takes the operation lock of one ID.
-func (s *recordStore[T]) lock(id string) func() { return s.locks.lock(id) }
+func (s *recordStore[T]) lock(id string) func() { return s.locks.Lock(id) }
 
 // lockName reserves a name (a pod's metadata, a container's name and
 // attempt in its pod) for the time of a creation: a concurrent creation of
 // the same name waits, then finds the first one's item.
-func (s *recordStore[T]) lockName(name string) func() { return s.names.lock(name) }
-
-// keyedLocks are mutexes by key, made on first use and forgotten when no
-// caller holds or waits for them, so that the set does not grow with every
-// ID ever seen.
-type keyedLocks struct {
-	mu sync.Mutex
-	m  map[string]*keyedLock
-}
-
-type keyedLock struct {
-	sync.Mutex
-	users int // holders and waiters, under keyedLocks.mu
-}
-
-// lock takes the key's mutex and returns its unlock.
-func (k *keyedLocks) lock(key string) func() {
-	k.mu.Lock()
-	if k.m == nil {
-		k.m = map[string]*keyedLock{}
-	}
-	l := k.m[key]
-	if l == nil {
-		l = &keyedLock{}
-		k.m[key] = l
-	}
-	l.users++
-	k.mu.Unlock()
-	l.Lock()
-	return func() {
-		l.Unlock()
-		k.mu.Lock()
-		if l.users--; l.users == 0 {
-			delete(k.m, key)
-		}
-		k.mu.Unlock()
-	}
-}
-
-// len is how many keys are in use (tests).
-func (k *keyedLocks) len() int {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	return len(k.m)
-}
+func (s *recordStore[T]) lockName(name string) func() { return s.names.Lock(name) }
 
 // create writes the record of an item not published yet (new, or read
 // back at recovery) and publishes it.

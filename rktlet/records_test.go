@@ -4,43 +4,11 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"sync"
-	"sync/atomic"
 	"testing"
 
 	"github.com/rktlet/rktlet/errdefs"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
-
-// Keyed locks serialize callers of one key and are forgotten once nobody
-// holds or waits for them.
-func TestKeyedLocksSerializeAndForget(t *testing.T) {
-	var k keyedLocks
-	var inside, most atomic.Int32
-	var wg sync.WaitGroup
-	for i := 0; i < 50; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			unlock := k.lock("pod-a")
-			if n := inside.Add(1); n > most.Load() {
-				most.Store(n)
-			}
-			inside.Add(-1)
-			unlock()
-		}()
-	}
-	wg.Wait()
-	if most.Load() != 1 {
-		t.Fatalf("%d callers held one key at once", most.Load())
-	}
-	for i := 0; i < 100; i++ {
-		k.lock(string(rune('a'+i%26)) + "-key")()
-	}
-	if n := k.len(); n != 0 {
-		t.Fatalf("%d keys left after every unlock", n)
-	}
-}
 
 // A record that does not decode is moved aside and reported; the others
 // load.

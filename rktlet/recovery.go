@@ -73,7 +73,8 @@ func (s *Service) Recover(ctx context.Context) error {
 		if _, err := s.sandboxes.get(c.SandboxID); err != nil || c.Phase == phaseCreating {
 			// Its pod is gone, or rktlet died adding it (the kubelet
 			// creates it again; the app, if added, goes with the pod).
-			if err := s.limits.removeDirs(c); err != nil {
+			sb, _ := s.sandboxes.get(c.SandboxID)
+			if err := s.limits.Release(ctx, cgroupPod(sb), c.ID, c.App, c.CgroupsV1); err != nil {
 				s.log.Warn("removing the cgroups of a container", "container", c.ID, "error", err)
 			}
 			_ = s.containers.delete(c.ID)
@@ -84,7 +85,7 @@ func (s *Service) Recover(ctx context.Context) error {
 	for _, sb := range s.sandboxes.list() {
 		s.followPod(sb)
 		if sb.state == runtimeapi.PodSandboxState_SANDBOX_READY {
-			s.returnPodInit(ctx, sb)
+			s.limits.Recover(ctx, cgroupPod(sb))
 		}
 	}
 	s.log.Info("recovered pod sandboxes", "count", len(s.sandboxes.list()), "containers", len(s.containers.list()))

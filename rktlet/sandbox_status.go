@@ -3,6 +3,7 @@ package rktlet
 import (
 	"context"
 	"encoding/json"
+
 	"google.golang.org/protobuf/encoding/protojson"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"

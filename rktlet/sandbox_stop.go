@@ -97,17 +97,17 @@ func (s *Service) teardownSandbox(ctx context.Context, sb *sandbox, mode teardow
 	// The pod's journal goes with the rkt pod: what its containers wrote
 	// last is shipped to their log files first.
 	s.logs.FinishPod(sb.ID, 5*time.Second)
-	s.appCgroups.forget(sb.Unit)
+	s.appCgroups.Forget(sb.Unit)
 	if uuid != "" {
 		s.pods.Forget(uuid)
 		if err := s.rktCmd.RemovePod(ctx, uuid); err != nil {
 			return fmt.Errorf("removing rkt pod %s of sandbox %s: %w", uuid, sb.ID, err)
 		}
 	}
-	s.cpuSamples.forget("pod:" + sb.ID)
+	s.cpuSamples.Forget("pod:" + sb.ID)
 	for _, c := range s.containers.inSandbox(sb.ID) {
-		s.cpuSamples.forget(c.ID)
-		if err := s.limits.removeDirs(c); err != nil {
+		s.cpuSamples.Forget(c.ID)
+		if err := s.limits.Release(ctx, cgroupPod(sb), c.ID, c.App, c.CgroupsV1); err != nil {
 			return fmt.Errorf("removing the cgroups of container %s: %w", c.ID, err)
 		}
 		if err := s.containers.delete(c.ID); err != nil {

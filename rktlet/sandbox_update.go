@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/rktlet/rktlet/internal/cgroups"
 	"google.golang.org/protobuf/encoding/protojson"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -16,7 +17,7 @@ import (
 // the pod changes.
 func (s *Service) UpdatePodSandboxResources(_ context.Context, req *runtimeapi.UpdatePodSandboxResourcesRequest) (*runtimeapi.UpdatePodSandboxResourcesResponse, error) {
 	for name, r := range map[string]*runtimeapi.LinuxContainerResources{"overhead": req.GetOverhead(), "resources": req.GetResources()} {
-		if err := validateResources(r); err != nil {
+		if err := cgroups.ValidateResources(r); err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
 	}

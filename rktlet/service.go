@@ -13,6 +13,7 @@ import (
 	"github.com/rktlet/rktlet/cli"
 	"github.com/rktlet/rktlet/config"
 	"github.com/rktlet/rktlet/image"
+	"github.com/rktlet/rktlet/internal/cgroups"
 	"github.com/rktlet/rktlet/internal/stage1"
 	"github.com/rktlet/rktlet/network"
 	"github.com/rktlet/rktlet/streaming"
@@ -69,6 +70,32 @@ type podNetworker interface {
 	Teardown(ctx context.Context, pod network.Pod) error
 }
 
+// containerLimiter enforces containers' resources in the host's cgroup
+// mode: cgroups.V1 on hybrid hosts, cgroups.V2 on unified ones. Dirs are
+// the container's own cgroup directories (V1), recorded before Start makes
+// them.
+type containerLimiter interface {
+	NotEnforced(r *runtimeapi.LinuxContainerResources) []string
+	// Prepare runs before `rkt app add`.
+	Prepare(ctx context.Context, pod cgroups.Pod, app string, r *runtimeapi.LinuxContainerResources) error
+	Dirs(ctx context.Context, pod cgroups.Pod, app string) (map[string]string, error)
+	// Start runs start (`rkt app start`) with the limits in force from the
+	// app's fork on.
+	Start(ctx context.Context, pod cgroups.Pod, app string, dirs map[string]string, r *runtimeapi.LinuxContainerResources, start func() error) error
+	Update(ctx context.Context, pod cgroups.Pod, app string, dirs map[string]string, r *runtimeapi.LinuxContainerResources) error
+	OOMKilled(pod cgroups.Pod, id, app string, dirs map[string]string) bool
+	Release(ctx context.Context, pod cgroups.Pod, id, app string, dirs map[string]string) error
+	Recover(ctx context.Context, pod cgroups.Pod)
+}
+
+// cgroupPod is what the limiter knows of a pod.
+func cgroupPod(sb *sandbox) cgroups.Pod {
+	if sb == nil {
+		return cgroups.Pod{}
+	}
+	return cgroups.Pod{ID: sb.ID, Unit: sb.Unit}
+}
+
 // Service serves the CRI. RPCs it does not implement yet are answered by the
 // embedded Unimplemented servers with codes.Unimplemented.
 type Service struct {
@@ -88,13 +115,15 @@ type Service struct {
 
 	sandboxes  *sandboxStore
 	containers *containerStore
-	appCgroups *appCgroups
-	limits     *containerLimits
+	appCgroups *cgroups.Apps
+	// cgroupMode is the host's (internal/cgroups), limits its limiter.
+	cgroupMode cgroups.Mode
+	limits     containerLimiter
 	// pods finds stage1's files: app status (kept by inotify), journals.
 	pods       *stage1.Pods
 	accounts   *image.AccountsCache
 	logs       containerLogs
-	cpuSamples cpuSamples
+	cpuSamples cgroups.CPURates
 	stream     *streaming.Server
 	recovered  atomic.Bool
 	// node is what the kubelet said of its node (UpdateRuntimeConfig).
@@ -134,14 +163,27 @@ func New(d Deps) *Service {
 		containers: newContainerStore(cfg.StateDir),
 		accounts:   image.NewAccountsCache(cfg.RktDataDir),
 		pods:       stage1.NewPods(cfg.RktDataDir, log),
-		appCgroups: &appCgroups{systemd: d.Systemd},
-		limits:     newContainerLimits(log),
 		network:    d.Network,
 		images:     d.Images,
 		logs:       d.Logs,
 		imageFS:    imageFS,
 		podFS:      podFS,
 	}
+	s.cgroupMode = cgroups.DetectMode()
+	s.appCgroups = cgroups.NewApps(func(ctx context.Context, unit string) (string, error) {
+		st, err := d.Systemd.State(ctx, unit)
+		return st.ControlGroup, err
+	}, s.cgroupMode)
+	if s.cgroupMode == cgroups.Unified {
+		s.limits = cgroups.NewV2(log, s.appCgroups)
+	} else {
+		s.limits = cgroups.NewV1(log, s.appCgroups)
+	}
+	log.Info("cgroup mode", "mode", s.cgroupMode, "limits", map[cgroups.Mode]string{
+		cgroups.Unified: "through the pod's systemd: a slice per container",
+		cgroups.Hybrid:  "in rktlet's own cgroup v1 directories per container",
+		cgroups.Legacy:  "none: rktlet needs a cgroup2 hierarchy",
+	}[s.cgroupMode])
 	s.stream = streaming.NewServer(d.StreamURL, &streaming.Runtime{Containers: s, Rkt: d.Rkt}, log)
 	return s
 }

@@ -54,7 +54,7 @@ func (s *Service) Status(ctx context.Context, req *runtimeapi.StatusRequest) (*r
 		if err != nil {
 			return nil, fmt.Errorf("encoding config: %w", err)
 		}
-		resp.Info = map[string]string{"config": string(cfg), "podCIDR": s.node.podCIDR()}
+		resp.Info = map[string]string{"config": string(cfg), "podCIDR": s.node.podCIDR(), "cgroupMode": string(s.cgroupMode)}
 	}
 	return resp, nil
 }

@@ -105,7 +105,7 @@ func (p *Pods) App(uuid, app string) (AppFiles, error) {
 	}
 	var f AppFiles
 	f.Started, f.HasStarted = p.files.get(dir, app+"-started")
-	f.Exited, f.HasExited = p.files.get(dir, app)
+	f.Exited, f.HasExited = p.files.exitFile(dir, app)
 	return f, nil
 }
 

@@ -1,12 +1,14 @@
 package stage1
 
 import (
-	"github.com/rktlet/rktlet/internal/panics"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/rktlet/rktlet/internal/panics"
 
 	"github.com/fsnotify/fsnotify"
 )
@@ -22,8 +24,12 @@ import (
 // inotify rather than the pod systemd's D-Bus signals: the files are what
 // stage1 commits (the exit code is written by the app's reaper after the
 // unit stopped), they survive rktlet and systemd restarts, and one
-// descriptor covers every pod. Writes by stage1 go through the pod's
-// overlay into the upper directory rktlet watches, which inotify reports.
+// descriptor covers every pod. Stage1 writes through the pod's overlay into
+// the upper directory rktlet watches: overlayfs makes the files there, which
+// inotify reports, but writes to them through files it opened without
+// notification, which it does not. The one file written after it is made,
+// an app's exit code, is read again from disk while its copy is empty
+// (exitFile).
 //
 // A directory is watched from the first time it is read; one that cannot be
 // watched (not there yet, inotify limits) is read from disk on each call,
@@ -105,6 +111,28 @@ func (f *statusFiles) get(dir, name string) (StatusFile, bool) {
 		return readStatusFile(filepath.Join(dir, name))
 	}
 	sf, ok := d.files[name]
+	return sf, ok
+}
+
+// exitFile returns an app's exit file: as get, but a copy that has no
+// code yet is read again from disk (no event tells when the reaper wrote
+// it), and a code found so is kept and announced.
+func (f *statusFiles) exitFile(dir, name string) (StatusFile, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	d := f.watchedLocked(dir)
+	if d == nil {
+		return readStatusFile(filepath.Join(dir, name))
+	}
+	sf, ok := d.files[name]
+	if ok && strings.TrimSpace(sf.Content) == "" {
+		if fresh, found := readStatusFile(filepath.Join(dir, name)); found && strings.TrimSpace(fresh.Content) != "" {
+			d.files[name] = fresh
+			close(d.changed)
+			d.changed = make(chan struct{})
+			return fresh, true
+		}
+	}
 	return sf, ok
 }
 

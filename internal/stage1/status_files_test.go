@@ -76,3 +76,40 @@ func TestAppStatusFilesFollowWrites(t *testing.T) {
 		t.Fatal("a file of a removed directory is still reported")
 	}
 }
+
+// Overlayfs reports the reaper's create of an app's exit file to the upper
+// directory's watchers, not its write of the code: a copy of the file made
+// at the create, still empty, is read again from disk.
+func TestExitCodeWrittenWithoutEvent(t *testing.T) {
+	f := newStatusFiles(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	defer f.Close()
+	if f.watcher == nil {
+		t.Skip("no inotify here")
+	}
+	dir := filepath.Join(t.TempDir(), "status")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	exit := filepath.Join(dir, "app")
+	if err := os.WriteFile(exit, []byte("137\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f.get(dir, "app") // watched from now on
+	// The copy as the create event left it, before the write.
+	f.mu.Lock()
+	f.dirs[dir].files["app"] = StatusFile{ModTime: time.Now()}
+	ch := f.dirs[dir].changed
+	f.mu.Unlock()
+
+	if sf, _ := f.get(dir, "app"); sf.Content != "" {
+		t.Fatalf("the plain copy has %q: the test did not set up a missed write", sf.Content)
+	}
+	sf, ok := f.exitFile(dir, "app")
+	if !ok || sf.Content != "137\n" {
+		t.Fatalf("exitFile = %+v %v, want the code written on disk", sf, ok)
+	}
+	waitChange(t, ch)
+	if sf, _ := f.get(dir, "app"); sf.Content != "137\n" {
+		t.Fatalf("the copy kept %q after the code was found", sf.Content)
+	}
+}

@@ -1,4 +1,4 @@
-package rktlet
+package cgroups
 
 import (
 	"errors"
@@ -62,7 +62,7 @@ func TestValidateResources(t *testing.T) {
 		{&runtimeapi.LinuxContainerResources{HugepageLimits: []*runtimeapi.HugepageLimit{{PageSize: "2MB"}}}, ""},
 		{&runtimeapi.LinuxContainerResources{HugepageLimits: []*runtimeapi.HugepageLimit{{PageSize: "huge"}}}, "hugepage_limits.page_size"},
 	} {
-		err := validateResources(tc.r)
+		err := ValidateResources(tc.r)
 		if tc.field == "" {
 			if err != nil {
 				t.Errorf("%v: %v", tc.r, err)

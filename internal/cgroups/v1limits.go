@@ -1,4 +1,4 @@
-package rktlet
+package cgroups
 
 import (
 	"context"
@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,11 +16,11 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/rktlet/rktlet/errdefs"
-	"github.com/rktlet/rktlet/internal/cgroups"
+	"github.com/rktlet/rktlet/internal/keyedlock"
 )
 
-// containerLimits enforces containers' memory and CPU limits in their own
-// cgroup v1 directories (cgroup_v1.go says why):
+// V1 enforces containers' memory, CPU and pids limits in their own
+// cgroup v1 directories (v1hierarchy.go says why):
 //
 //	<pod's memory cgroup>/<app>   memory.limit_in_bytes, memory.memsw.limit_in_bytes
 //	<pod's cpu cgroup>/<app>      cpu.shares, cpu.cfs_period_us, cpu.cfs_quota_us
@@ -29,18 +28,19 @@ import (
 //
 // An app's process is forked by the pod's systemd, so it joins the
 // directories at the fork, before it runs a single instruction of its own:
-// rktlet moves the pod's systemd into them for the time of `rkt app start`
+// Start moves the pod's systemd into them for the time of `rkt app start`
 // and back afterwards, then moves back anything else the pod's systemd
 // forked meanwhile (it is not in the app unit's cgroup). A container the
 // kernel's OOM killer killed is told by its memory directory's oom_kill
 // count, which is why the directories stay until the container is removed.
-type containerLimits struct {
-	log *slog.Logger
+type V1 struct {
+	log  *slog.Logger
+	apps *Apps
 	// v1 are the hierarchies found: cgroupMemory, cgroupCPU, cgroupPids.
 	v1 map[string]*v1Hierarchy
 	// podLocks serializes the starts in one pod: its systemd can be in one
 	// app's directories at a time.
-	podLocks keyedLocks
+	podLocks keyedlock.Locks
 	// oomKilled caches, per exited container, whether the OOM killer ended it.
 	oomKilled sync.Map
 }
@@ -51,8 +51,11 @@ const (
 	cgroupPids   = "pids"
 )
 
-func newContainerLimits(log *slog.Logger) *containerLimits {
-	l := &containerLimits{log: log}
+// NewV1 finds the v1 hierarchies of the memory, cpu and pids controllers
+// reachable here; a controller without one has its limits recorded, not
+// enforced.
+func NewV1(log *slog.Logger, apps *Apps) *V1 {
+	l := &V1{log: log, apps: apps}
 	found, err := v1Hierarchies(cgroupMemory, cgroupCPU, cgroupPids)
 	if err != nil {
 		log.Warn("cannot read the cgroup v1 mounts: container limits will not be enforced", "error", err)
@@ -69,65 +72,18 @@ func newContainerLimits(log *slog.Logger) *containerLimits {
 	return l
 }
 
-func (l *containerLimits) hierarchies() map[string]*v1Hierarchy {
+func (l *V1) hierarchies() map[string]*v1Hierarchy {
 	if l == nil {
 		return nil
 	}
 	return l.v1
 }
 
-// validateResources refuses what no kernel would take, naming the field.
-func validateResources(r *runtimeapi.LinuxContainerResources) error {
-	if r == nil {
-		return nil
-	}
-	bad := func(field string, v any, why string) error {
-		return fmt.Errorf("resources.%s = %v: %s: %w", field, v, why, errdefs.ErrInvalidArgument)
-	}
-	switch {
-	case r.CpuShares < 0:
-		return bad("cpu_shares", r.CpuShares, "negative")
-	case r.CpuShares > 262144:
-		return bad("cpu_shares", r.CpuShares, "above the kernel's maximum 262144")
-	case r.CpuPeriod < 0:
-		return bad("cpu_period", r.CpuPeriod, "negative")
-	case r.CpuPeriod != 0 && (r.CpuPeriod < 1000 || r.CpuPeriod > 1000000):
-		return bad("cpu_period", r.CpuPeriod, "not between 1000 and 1000000 µs")
-	case r.CpuQuota < -1:
-		return bad("cpu_quota", r.CpuQuota, "negative")
-	case r.CpuQuota > 0 && r.CpuQuota < 1000:
-		return bad("cpu_quota", r.CpuQuota, "below the kernel's minimum 1000 µs")
-	case r.MemoryLimitInBytes < 0:
-		return bad("memory_limit_in_bytes", r.MemoryLimitInBytes, "negative")
-	case r.MemorySwapLimitInBytes < -1:
-		return bad("memory_swap_limit_in_bytes", r.MemorySwapLimitInBytes, "negative")
-	case r.MemorySwapLimitInBytes > 0 && r.MemorySwapLimitInBytes < r.MemoryLimitInBytes:
-		return bad("memory_swap_limit_in_bytes", r.MemorySwapLimitInBytes, "below memory_limit_in_bytes (it counts memory plus swap)")
-	case r.MemorySwapLimitInBytes > 0 && r.MemoryLimitInBytes == 0:
-		return bad("memory_swap_limit_in_bytes", r.MemorySwapLimitInBytes, "set without memory_limit_in_bytes")
-	case r.OomScoreAdj < -1000 || r.OomScoreAdj > 1000:
-		return bad("oom_score_adj", r.OomScoreAdj, "not between -1000 and 1000")
-	case r.CpusetCpus != "" || r.CpusetMems != "":
-		return fmt.Errorf("resources.cpuset_cpus/cpuset_mems (%q/%q): CPU and memory-node pinning is not supported by rktlet: %w", r.CpusetCpus, r.CpusetMems, errdefs.ErrInvalidArgument)
-	}
-	for _, h := range r.HugepageLimits {
-		if !hugepageSize.MatchString(h.GetPageSize()) {
-			return bad("hugepage_limits.page_size", fmt.Sprintf("%q", h.GetPageSize()), `not a page size like "2MB" or "1GB"`)
-		}
-	}
-	if err := cgroups.ValidateUnified(r.Unified); err != nil {
-		return fmt.Errorf("%w: %w", err, errdefs.ErrInvalidArgument)
-	}
-	return nil
-}
-
-var hugepageSize = regexp.MustCompile(`^[0-9]{1,7}[KMG]B$`)
-
-// notEnforced names what of r this host records but does not enforce:
+// NotEnforced names what of r this host records but does not enforce:
 // settings cgroup v1 has no file for, and limits whose v1 hierarchy rktlet
 // cannot reach.
-func (l *containerLimits) notEnforced(r *runtimeapi.LinuxContainerResources) []string {
-	v := cgroups.ForV1(r)
+func (l *V1) NotEnforced(r *runtimeapi.LinuxContainerResources) []string {
+	v := ForV1(r)
 	out := v.NotEnforced
 	asked := map[string]bool{
 		cgroupMemory: v.Memory >= 0 || v.MemorySwap >= 0,
@@ -151,7 +107,7 @@ type limitFile struct {
 // from any previous values: memory+swap may never be below memory, so it is
 // raised first and lowered last.
 func limitFiles(r *runtimeapi.LinuxContainerResources, currentMemory int64) []limitFile {
-	l := cgroups.ForV1(r)
+	l := ForV1(r)
 	memory := limitFile{cgroupMemory, "memory.limit_in_bytes", strconv.FormatInt(l.Memory, 10)}
 	// Unset, memory+swap is unlimited, as the kubelet's other runtimes
 	// leave it (swap disabled: no swap).
@@ -178,10 +134,10 @@ func limitFiles(r *runtimeapi.LinuxContainerResources, currentMemory int64) []li
 }
 
 // apply writes r into a container's directories.
-func (l *containerLimits) apply(dirs map[string]string, r *runtimeapi.LinuxContainerResources) error {
+func (l *V1) apply(dirs map[string]string, r *runtimeapi.LinuxContainerResources) error {
 	var current int64
 	if dir := dirs[cgroupMemory]; dir != "" {
-		if v, ok := readUint(filepath.Join(dir, "memory.limit_in_bytes")); ok {
+		if v, ok := ReadUint(filepath.Join(dir, "memory.limit_in_bytes")); ok {
 			current = int64(v)
 		}
 	}
@@ -207,19 +163,32 @@ func (l *containerLimits) apply(dirs map[string]string, r *runtimeapi.LinuxConta
 	return nil
 }
 
-// createDirs makes a container's directories below those of the pod's
-// systemd (init), and returns them and the pod's.
-func (l *containerLimits) createDirs(c *container, init int) (dirs, homes map[string]string, err error) {
-	dirs, homes = map[string]string{}, map[string]string{}
+// Prepare has nothing to do before the app is added: its directories are
+// made when it starts.
+func (l *V1) Prepare(context.Context, Pod, string, *runtimeapi.LinuxContainerResources) error {
+	return nil
+}
+
+// Dirs names the container's own directories, below those of the pod's
+// systemd, for the record to hold before Start makes them (so that no crash
+// leaves them unknown). None on a host without v1 hierarchies.
+func (l *V1) Dirs(ctx context.Context, pod Pod, app string) (map[string]string, error) {
+	if len(l.hierarchies()) == 0 {
+		return nil, nil
+	}
+	init, err := l.apps.PodInitPID(ctx, pod.Unit)
+	if err != nil {
+		return nil, fmt.Errorf("finding the systemd of pod %s: %w", pod.ID, err)
+	}
+	dirs := map[string]string{}
 	for name, h := range l.hierarchies() {
 		home, err := podHome(h, init)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
-		homes[name] = home
-		dirs[name] = filepath.Join(home, c.App)
+		dirs[name] = filepath.Join(home, app)
 	}
-	return dirs, homes, nil
+	return dirs, nil
 }
 
 // podHome is the pod's own directory in a hierarchy: where its systemd
@@ -230,7 +199,7 @@ func podHome(h *v1Hierarchy, init int) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if strings.HasPrefix(filepath.Base(dir), appNamePrefix) {
+	if strings.HasPrefix(filepath.Base(dir), AppNamePrefix) {
 		dir = filepath.Dir(dir)
 		if err := moveProcess(dir, init); err != nil {
 			return "", err
@@ -239,53 +208,49 @@ func podHome(h *v1Hierarchy, init int) (string, error) {
 	return dir, nil
 }
 
-// returnPodInit puts a running pod's systemd back into the pod's own
-// directories, at recovery.
-func (s *Service) returnPodInit(ctx context.Context, sb *sandbox) {
-	if len(s.limits.hierarchies()) == 0 {
+// AppNamePrefix begins the rkt app name of every container rktlet makes.
+const AppNamePrefix = "ctr-"
+
+// Recover puts a running pod's systemd back into the pod's own
+// directories, where a start cut short by a crash left it in an app's.
+func (l *V1) Recover(ctx context.Context, pod Pod) {
+	if len(l.hierarchies()) == 0 {
 		return
 	}
-	init, err := s.appCgroups.PodInitPID(ctx, sb.Unit)
+	init, err := l.apps.PodInitPID(ctx, pod.Unit)
 	if err != nil {
 		return // not running
 	}
-	for _, h := range s.limits.hierarchies() {
+	for _, h := range l.hierarchies() {
 		if _, err := podHome(h, init); err != nil {
-			s.log.Warn("checking the cgroup of a pod's systemd", "pod", sb.ID, "cgroup", h.String(), "error", err)
+			l.log.Warn("checking the cgroup of a pod's systemd", "pod", pod.ID, "cgroup", h.String(), "error", err)
 		}
 	}
 }
 
-// startInOwnCgroups runs start (which makes the pod's systemd fork the
-// app's process) with the pod's systemd in the container's directories.
-func (s *Service) startInOwnCgroups(ctx context.Context, c *container, sb *sandbox, start func() error) error {
-	l := s.limits
-	if len(l.hierarchies()) == 0 {
+// Start runs start (which makes the pod's systemd fork the app's process)
+// with the pod's systemd in the container's directories, made here with r
+// written into them.
+func (l *V1) Start(ctx context.Context, pod Pod, app string, dirs map[string]string, r *runtimeapi.LinuxContainerResources, start func() error) error {
+	if len(dirs) == 0 {
 		return start()
 	}
-	init, err := s.appCgroups.PodInitPID(ctx, sb.Unit)
+	init, err := l.apps.PodInitPID(ctx, pod.Unit)
 	if err != nil {
-		return fmt.Errorf("finding the systemd of pod %s: %w", sb.ID, err)
+		return fmt.Errorf("finding the systemd of pod %s: %w", pod.ID, err)
 	}
-	dirs, homes, err := l.createDirs(c, init)
-	if err != nil {
-		return err
-	}
-	// Recorded before they exist, so that no crash leaves them unknown.
-	withDirs, err := s.containers.replace(c.ID, func(next *container) { next.CgroupsV1 = dirs })
-	if err != nil {
-		return err
-	}
-	for _, dir := range dirs {
+	homes := map[string]string{}
+	for name, dir := range dirs {
+		homes[name] = filepath.Dir(dir)
 		if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 			return fmt.Errorf("creating cgroup %s: %w", dir, err)
 		}
 	}
-	if err := l.apply(dirs, withDirs.resources()); err != nil {
+	if err := l.apply(dirs, r); err != nil {
 		return err
 	}
 
-	unlock := l.podLocks.lock(sb.ID)
+	unlock := l.podLocks.Lock(pod.ID)
 	defer unlock()
 	moveBack := func() error {
 		var errs []error
@@ -303,7 +268,7 @@ func (s *Service) startInOwnCgroups(ctx context.Context, c *container, sb *sandb
 	startErr := start()
 	if err := moveBack(); err != nil {
 		// The pod's later forks would land in this container's limits.
-		l.log.Error("could not move a pod's systemd back to its cgroups", "pod", sb.ID, "error", err)
+		l.log.Error("could not move a pod's systemd back to its cgroups", "pod", pod.ID, "error", err)
 	}
 	if startErr != nil {
 		return startErr
@@ -311,17 +276,17 @@ func (s *Service) startInOwnCgroups(ctx context.Context, c *container, sb *sandb
 	// Whatever else the pod's systemd forked meanwhile (another unit's
 	// process) goes back to the pod's directories.
 	own := map[int]bool{}
-	if pids, err := s.appCgroups.PIDs(ctx, sb.Unit, c.App); err == nil {
+	if pids, err := l.apps.PIDs(ctx, pod.Unit, app); err == nil {
 		for _, p := range pids {
 			own[p] = true
 		}
 	}
 	for name, dir := range dirs {
-		pids, _ := procs(dir)
+		pids, _ := Procs(dir)
 		for _, p := range pids {
 			if !own[p] {
 				if err := moveProcess(homes[name], p); err != nil {
-					l.log.Warn("could not move a process out of a container's cgroup", "container", c.ID, "pid", p, "error", err)
+					l.log.Warn("could not move a process out of a container's cgroup", "pod", pod.ID, "app", app, "pid", p, "error", err)
 				}
 			}
 		}
@@ -329,37 +294,45 @@ func (s *Service) startInOwnCgroups(ctx context.Context, c *container, sb *sandb
 	return nil
 }
 
-// wasOOMKilled tells whether the kernel's OOM killer ended the exited
+// Update writes new limits into a running container's directories.
+func (l *V1) Update(_ context.Context, _ Pod, _ string, dirs map[string]string, r *runtimeapi.LinuxContainerResources) error {
+	if len(dirs) == 0 {
+		return nil
+	}
+	return l.apply(dirs, r)
+}
+
+// OOMKilled tells whether the kernel's OOM killer ended the exited
 // container: its memory directory counted a kill.
-func (l *containerLimits) wasOOMKilled(c *container) bool {
+func (l *V1) OOMKilled(_ Pod, id, _ string, dirs map[string]string) bool {
 	if l == nil {
 		return false
 	}
-	if v, ok := l.oomKilled.Load(c.ID); ok {
+	if v, ok := l.oomKilled.Load(id); ok {
 		return v.(bool)
 	}
-	dir := c.CgroupsV1[cgroupMemory]
+	dir := dirs[cgroupMemory]
 	if dir == "" {
 		return false
 	}
-	st, err := readKeyed(filepath.Join(dir, "memory.oom_control"))
+	st, err := ReadKeyed(filepath.Join(dir, "memory.oom_control"))
 	if err != nil {
 		return false
 	}
 	killed := st["oom_kill"] > 0
-	l.oomKilled.Store(c.ID, killed)
+	l.oomKilled.Store(id, killed)
 	return killed
 }
 
-// removeDirs removes a stopped container's directories; a process that
+// Release removes a stopped container's directories; a process that
 // outlived its app (an exec'd command) is killed.
-func (l *containerLimits) removeDirs(c *container) error {
+func (l *V1) Release(_ context.Context, _ Pod, id, _ string, dirs map[string]string) error {
 	if l == nil {
 		return nil
 	}
-	l.oomKilled.Delete(c.ID)
+	l.oomKilled.Delete(id)
 	var errs []error
-	for _, dir := range c.CgroupsV1 {
+	for _, dir := range dirs {
 		var err error
 		for i := 0; i < 20; i++ {
 			if err = removeCgroupDir(dir); err == nil || !errors.Is(err, syscall.EBUSY) {

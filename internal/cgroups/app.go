@@ -1,4 +1,4 @@
-package rktlet
+package cgroups
 
 import (
 	"context"
@@ -13,14 +13,18 @@ import (
 	"time"
 
 	"github.com/rktlet/rktlet/errdefs"
-	"golang.org/x/sys/unix"
 )
 
-// appCgroups finds and kills an app's processes through its cgroup: the pod
-// unit's cgroup (from systemd), then nspawn's payload, then the app's unit
-// inside the pod's systemd.
-type appCgroups struct {
-	systemd systemdClient
+// UnitCgroup returns the cgroup systemd gave a running unit (its
+// ControlGroup, "" when it has none).
+type UnitCgroup func(ctx context.Context, unit string) (string, error)
+
+// Apps finds and kills an app's processes through its cgroup: the pod
+// unit's cgroup (from the host's systemd), then nspawn's payload, then the
+// app's unit inside the pod's systemd.
+type Apps struct {
+	unitCgroup UnitCgroup
+	mode       Mode
 	// payloads caches each pod unit's payload cgroup (unit → directory):
 	// it is fixed while the unit runs, and asking systemd costs a D-Bus
 	// round trip of several milliseconds on every start, stop, exec and
@@ -28,66 +32,88 @@ type appCgroups struct {
 	payloads sync.Map
 }
 
-// cgroup2Root is where the unified hierarchy is mounted: /sys/fs/cgroup on
-// a unified host, /sys/fs/cgroup/unified on a hybrid one.
-func cgroup2Root() (string, error) {
+// NewApps finds apps' cgroups below the pod units' cgroups unitCgroup
+// gives, where the mode's limiter has the pod's systemd put them.
+func NewApps(unitCgroup UnitCgroup, mode Mode) *Apps {
+	return &Apps{unitCgroup: unitCgroup, mode: mode}
+}
+
+// Root is where the unified hierarchy is mounted: /sys/fs/cgroup on a
+// unified host, /sys/fs/cgroup/unified on a hybrid one.
+func Root() (string, error) {
 	for _, p := range []string{"/sys/fs/cgroup", "/sys/fs/cgroup/unified"} {
-		var st unix.Statfs_t
-		if err := unix.Statfs(p, &st); err == nil && st.Type == unix.CGROUP2_SUPER_MAGIC {
+		if isCgroup2(p) {
 			return p, nil
 		}
 	}
 	return "", errors.New("no cgroup2 hierarchy mounted")
 }
 
-func (a *appCgroups) path(ctx context.Context, unit, app string) (string, error) {
-	payload, err := a.payload(ctx, unit)
+// Path is the app's cgroup directory in the unified hierarchy.
+func (a *Apps) Path(ctx context.Context, unit, app string) (string, error) {
+	payload, err := a.Payload(ctx, unit)
 	if err != nil {
 		return "", err
+	}
+	if a.mode == Unified {
+		return filepath.Join(payload, containerSliceParent, SliceOf(app), app+".service"), nil
 	}
 	return filepath.Join(payload, "system.slice", app+".service"), nil
 }
 
-// payload is the cgroup nspawn gives the pod's own systemd and its units.
-func (a *appCgroups) payload(ctx context.Context, unit string) (string, error) {
+// ContainerPath is the cgroup holding all of a container and its limits:
+// on a unified host its slice, otherwise its app's cgroup.
+func (a *Apps) ContainerPath(ctx context.Context, unit, app string) (string, error) {
+	if a.mode != Unified {
+		return a.Path(ctx, unit, app)
+	}
+	payload, err := a.Payload(ctx, unit)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(payload, containerSliceParent, SliceOf(app)), nil
+}
+
+// Payload is the cgroup nspawn gives the pod's own systemd and its units.
+func (a *Apps) Payload(ctx context.Context, unit string) (string, error) {
 	if dir, ok := a.payloads.Load(unit); ok {
 		if _, err := os.Stat(dir.(string)); err == nil {
 			return dir.(string), nil
 		}
 		a.payloads.Delete(unit) // the unit stopped
 	}
-	st, err := a.systemd.State(ctx, unit)
+	cg, err := a.unitCgroup(ctx, unit)
 	if err != nil {
 		return "", err
 	}
-	if st.ControlGroup == "" {
+	if cg == "" {
 		return "", fmt.Errorf("pod unit %s has no cgroup (not running)", unit)
 	}
-	root, err := cgroup2Root()
+	root, err := Root()
 	if err != nil {
 		return "", err
 	}
-	dir := filepath.Join(root, st.ControlGroup, "payload")
+	dir := filepath.Join(root, cg, "payload")
 	if _, err := os.Stat(dir); err == nil {
 		a.payloads.Store(unit, dir)
 	}
 	return dir, nil
 }
 
-// forget drops what is cached of a pod unit, when its pod is removed.
-func (a *appCgroups) forget(unit string) { a.payloads.Delete(unit) }
+// Forget drops what is cached of a pod unit, when its pod is removed.
+func (a *Apps) Forget(unit string) { a.payloads.Delete(unit) }
 
 // PodInitPID returns the host PID of the pod's systemd (stage1's PID 1),
 // the process that forks every app. It is the process of the pod's
 // init.scope that is PID 1 of the pod's PID namespace: right after a fork
 // the pod's systemd's child sits in init.scope too, until it has moved
 // itself into its unit's cgroup, so back-to-back starts see two.
-func (a *appCgroups) PodInitPID(ctx context.Context, unit string) (int, error) {
-	payload, err := a.payload(ctx, unit)
+func (a *Apps) PodInitPID(ctx context.Context, unit string) (int, error) {
+	payload, err := a.Payload(ctx, unit)
 	if err != nil {
 		return 0, err
 	}
-	pids, err := procs(filepath.Join(payload, "init.scope"))
+	pids, err := Procs(filepath.Join(payload, "init.scope"))
 	if err != nil {
 		return 0, err
 	}
@@ -118,8 +144,8 @@ func innermostPID(pid int) (int, error) {
 	return 0, fmt.Errorf("process %d: no NSpid in its status", pid)
 }
 
-// procs lists the processes in an app's cgroup directory.
-func procs(dir string) ([]int, error) {
+// Procs lists the processes in a cgroup directory.
+func Procs(dir string) ([]int, error) {
 	b, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
 	if err != nil {
 		return nil, err
@@ -134,17 +160,17 @@ func procs(dir string) ([]int, error) {
 }
 
 // PIDs lists the app's processes (host PIDs).
-func (a *appCgroups) PIDs(ctx context.Context, unit, app string) ([]int, error) {
-	dir, err := a.path(ctx, unit, app)
+func (a *Apps) PIDs(ctx context.Context, unit, app string) ([]int, error) {
+	dir, err := a.Path(ctx, unit, app)
 	if err != nil {
 		return nil, err
 	}
-	return procs(dir)
+	return Procs(dir)
 }
 
 // Signal sends sig to every process of the app, as systemd's stop of a
 // unit with the default KillMode=control-group does.
-func (a *appCgroups) Signal(ctx context.Context, unit, app string, sig syscall.Signal) error {
+func (a *Apps) Signal(ctx context.Context, unit, app string, sig syscall.Signal) error {
 	pids, err := a.PIDs(ctx, unit, app)
 	if err != nil {
 		return err
@@ -158,8 +184,8 @@ func (a *appCgroups) Signal(ctx context.Context, unit, app string, sig syscall.S
 }
 
 // Kill sends SIGKILL to every process of the app.
-func (a *appCgroups) Kill(ctx context.Context, unit, app string) error {
-	dir, err := a.path(ctx, unit, app)
+func (a *Apps) Kill(ctx context.Context, unit, app string) error {
+	dir, err := a.Path(ctx, unit, app)
 	if err != nil {
 		return err
 	}
@@ -179,7 +205,7 @@ func (a *appCgroups) Kill(ctx context.Context, unit, app string) error {
 // times over for processes forked meanwhile.
 func killProcs(dir string) error {
 	for i := 0; i < 10; i++ {
-		pids, err := procs(dir)
+		pids, err := Procs(dir)
 		if errors.Is(err, os.ErrNotExist) {
 			return nil
 		}
@@ -197,20 +223,20 @@ func killProcs(dir string) error {
 	return nil
 }
 
-// errAppNotInRoot says that the app's processes are still being set up by
+// ErrAppNotInRoot says that the app's processes are still being set up by
 // the pod's systemd: forked into the app's cgroup, but not yet in the app's
 // mount namespace and root.
-var errAppNotInRoot = errors.New("the app's process is not in its own root yet")
+var ErrAppNotInRoot = errors.New("the app's process is not in its own root yet")
 
 // RunningPID returns a process of the app that runs in the app's own root.
 // The pod's systemd forks the app's process into the app's cgroup, then
 // sets up its mount namespace and root directory, then execs; until then a
 // command entered through that process's mount namespace would run among
 // the pod's files ("Unable to open sh"). podInit is the pod's systemd, whose
-// root is the pod's. It fails with errAppNotInRoot while the app's processes
+// root is the pod's. It fails with ErrAppNotInRoot while the app's processes
 // are all still in the pod's root, and errdefs.ErrFailedPrecondition when it has
 // none.
-func (a *appCgroups) RunningPID(ctx context.Context, unit, app string, podInit int) (int, error) {
+func (a *Apps) RunningPID(ctx context.Context, unit, app string, podInit int) (int, error) {
 	podRoot, err := rootOf(podInit)
 	if err != nil {
 		return 0, fmt.Errorf("the root of the pod's systemd: %w", err)
@@ -227,7 +253,7 @@ func (a *appCgroups) RunningPID(ctx context.Context, unit, app string, podInit i
 			return pid, nil
 		}
 	}
-	return 0, errAppNotInRoot
+	return 0, ErrAppNotInRoot
 }
 
 // rootOf is the root directory of a process, as seen by the process.

@@ -1,4 +1,4 @@
-package rktlet
+package cgroups
 
 import (
 	"errors"

@@ -1,4 +1,4 @@
-package rktlet
+package cgroups
 
 import (
 	"os"
@@ -8,7 +8,7 @@ import (
 )
 
 func TestCPURateFromTwoSamples(t *testing.T) {
-	var c cpuSamples
+	var c CPURates
 	if r := c.rate("a", cpuSample{at: int64(time.Second), usage: 1000}); r != nil {
 		t.Fatalf("first sample gave a rate %v", r)
 	}
@@ -17,7 +17,7 @@ func TestCPURateFromTwoSamples(t *testing.T) {
 	if r == nil || r.GetValue() != uint64(time.Second/2) {
 		t.Fatalf("rate %v, want 500000000 nanocores", r)
 	}
-	c.forget("a")
+	c.Forget("a")
 	if r := c.rate("a", cpuSample{at: int64(3 * time.Second), usage: 5}); r != nil {
 		t.Fatalf("a forgotten key gave a rate %v", r)
 	}
@@ -28,8 +28,8 @@ func TestCgroupStatsWithoutMemoryController(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "cpu.stat"), []byte("usage_usec 1500\nuser_usec 1000\nsystem_usec 500\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s := &Service{}
-	cpu, mem := s.cgroupStats(dir, "x")
+	var s CPURates
+	cpu, mem := s.Sample(dir, "x")
 	if cpu.GetUsageCoreNanoSeconds().GetValue() != 1500000 || cpu.GetTimestamp() == 0 {
 		t.Fatalf("cpu %+v", cpu)
 	}
@@ -42,7 +42,7 @@ func TestCgroupStatsWithoutMemoryController(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "memory.stat"), []byte("anon 600\ninactive_file 300\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, mem = s.cgroupStats(dir, "x")
+	_, mem = s.Sample(dir, "x")
 	if mem.GetWorkingSetBytes().GetValue() != 700 || mem.GetRssBytes().GetValue() != 600 {
 		t.Fatalf("memory %+v", mem)
 	}
