@@ -7,7 +7,7 @@ VERSION ?= 0.1.0-g$(shell git rev-parse --short HEAD 2>/dev/null || echo unknown
 LDFLAGS := -X github.com/rktlet/rktlet/rktlet.Version=$(VERSION)
 TESTBED := hack/testbed/testbed.sh
 
-.PHONY: all build install install-files rkt cri-tools kubelet run test test-unit test-kubelet test-busy smoke e2e critest critest-seeds \
+.PHONY: all build install install-files rkt cri-tools kubelet run test test-cgroup2 test-unit test-kubelet test-busy smoke e2e critest critest-seeds \
 	fuzz crash lint testbed-up testbed-down testbed-status clean
 
 all: build
@@ -79,6 +79,10 @@ run: testbed-up
 test:
 	bash hack/test.sh
 
+## test-cgroup2: container resources on a pure cgroup v2 systemd host, a Debian 12 VM (hack/test-cgroup2.sh)
+test-cgroup2:
+	bash hack/test-cgroup2.sh
+
 ## test-unit: Go unit tests, with the race detector
 test-unit:
 	$(GO) test -race ./...
@@ -136,6 +140,7 @@ lint:
 	if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./test/...
+	$(GO) vet -tags cgroup2 ./test/cgroup2/
 	@# The layering rule of DEVELOPERS.md: nothing below internal/ (nor cli,
 	@# systemd, journal, image, network, streaming) imports the CRI service.
 	@up=$$($(GO) list -f '{{.ImportPath}}: {{join .Deps " "}}' ./internal/... ./cli/... ./systemd/... ./journal/... ./image/... ./network/... ./streaming/... \

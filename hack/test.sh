@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# `make test`: installs what the tests need, builds everything, brings the
-# test bed up, runs lint, unit tests, the smoke test, the end-to-end tests,
-# the kubelet suite, the fuzzer and critest, and takes the bed down again,
-# also when a step fails.
+# `make test`: installs what the tests need, builds everything, runs lint,
+# unit tests and the cgroup v2 suite (in a VM), brings the test bed up, runs
+# the smoke test, the end-to-end tests, the kubelet suite, the fuzzer and
+# critest, and takes the bed down again, also when a step fails.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,6 +20,9 @@ step "build"
 make --no-print-directory build
 # Before the bed is up: 7 to 13 min with cold Go caches, cached under _output.
 bash hack/build-kubelet.sh
+step "cgroup v2 suite (a VM with a pure unified hierarchy)"
+# Before the bed, on a quiet machine: the VM runs under emulation at nice 19.
+bash hack/test-cgroup2.sh
 
 trap 'step "test bed down"; bash hack/testbed/testbed.sh down' EXIT
 step "test bed up"
