@@ -8,6 +8,10 @@ B=/var/tmp/rktlet
 mkdir -p $B
 cp "$S"/rktlet "$S"/rkt "$S"/stage1-host.aci "$S"/crictl "$S"/cgroup2.test $B/
 chmod +x $B/rktlet $B/rkt $B/crictl $B/cgroup2.test
+KUBELET=
+if [ -f "$S/kubelet" ]; then
+	cp "$S/kubelet" $B/ && chmod +x $B/kubelet && KUBELET=$B/kubelet
+fi
 
 # Debian's docker-registry package starts its own on :5000; this one holds
 # only what the suite pushes.
@@ -48,7 +52,8 @@ systemd-run --quiet --unit=rktlet -p Type=notify -p KillMode=process -p Restart=
 	--log-level=debug
 
 rc=0
-env RKTLET_SOCKET=/run/rktlet/rktlet.sock RKTLET_UNIT=rktlet CRICTL=$B/crictl \
+env RKTLET_SOCKET=/run/rktlet/rktlet.sock RKTLET_UNIT=rktlet CRICTL=$B/crictl KUBELET=$KUBELET \
 	$B/cgroup2.test -test.v -test.timeout 20m || rc=$?
 journalctl -u rktlet --no-pager >"$S/out/rktlet.log" 2>&1 || true
+journalctl -u test-kubelet --no-pager >"$S/out/kubelet.log" 2>&1 || true
 exit $rc

@@ -102,23 +102,8 @@ func (c *CPURates) Sample(dir, key string) (*runtimeapi.CpuUsage, *runtimeapi.Me
 	}
 	if current, ok := ReadUint(filepath.Join(dir, "memory.current")); ok {
 		mem.UsageBytes = &runtimeapi.UInt64Value{Value: current}
-		// The working set, as cAdvisor and the kubelet's eviction count it:
-		// what is in use less the page cache the kernel can take back.
-		workingSet := current
-		if st, err := ReadKeyed(filepath.Join(dir, "memory.stat")); err == nil {
-			if inactive := st["inactive_file"]; inactive < workingSet {
-				workingSet -= inactive
-			} else {
-				workingSet = 0
-			}
-			mem.RssBytes = &runtimeapi.UInt64Value{Value: st["anon"]}
-			mem.PageFaults = &runtimeapi.UInt64Value{Value: st["pgfault"]}
-			mem.MajorPageFaults = &runtimeapi.UInt64Value{Value: st["pgmajfault"]}
-		}
-		mem.WorkingSetBytes = &runtimeapi.UInt64Value{Value: workingSet}
-		if max, ok := ReadUint(filepath.Join(dir, "memory.max")); ok && max > workingSet {
-			mem.AvailableBytes = &runtimeapi.UInt64Value{Value: max - workingSet}
-		}
+		limit, _ := ReadUint(filepath.Join(dir, "memory.max")) // "max": none
+		fillMemory(mem, dir, current, limit, "inactive_file", "anon", "pgfault", "pgmajfault")
 	}
 	return cpu, mem
 }
@@ -131,19 +116,32 @@ func V1MemoryStats(dir string, mem *runtimeapi.MemoryUsage) {
 		return
 	}
 	mem.UsageBytes = &runtimeapi.UInt64Value{Value: usage}
+	limit, _ := ReadUint(filepath.Join(dir, "memory.limit_in_bytes"))
+	if limit >= 1<<62 {
+		limit = 0 // v1's "unlimited"
+	}
+	fillMemory(mem, dir, usage, limit, "total_inactive_file", "total_rss", "total_pgfault", "total_pgmajfault")
+}
+
+// fillMemory completes mem from a memory cgroup's usage, its limit (0:
+// none) and its memory.stat, whose keys for the inactive page cache, the
+// resident anonymous memory and the page faults differ between v1 and v2.
+// The working set is counted as cAdvisor and the kubelet's eviction count
+// it: what is in use less the page cache the kernel can take back.
+func fillMemory(mem *runtimeapi.MemoryUsage, dir string, usage, limit uint64, inactiveKey, rssKey, faultKey, majorKey string) {
 	workingSet := usage
 	if st, err := ReadKeyed(filepath.Join(dir, "memory.stat")); err == nil {
-		if inactive := st["total_inactive_file"]; inactive < workingSet {
+		if inactive := st[inactiveKey]; inactive < workingSet {
 			workingSet -= inactive
 		} else {
 			workingSet = 0
 		}
-		mem.RssBytes = &runtimeapi.UInt64Value{Value: st["total_rss"]}
-		mem.PageFaults = &runtimeapi.UInt64Value{Value: st["total_pgfault"]}
-		mem.MajorPageFaults = &runtimeapi.UInt64Value{Value: st["total_pgmajfault"]}
+		mem.RssBytes = &runtimeapi.UInt64Value{Value: st[rssKey]}
+		mem.PageFaults = &runtimeapi.UInt64Value{Value: st[faultKey]}
+		mem.MajorPageFaults = &runtimeapi.UInt64Value{Value: st[majorKey]}
 	}
 	mem.WorkingSetBytes = &runtimeapi.UInt64Value{Value: workingSet}
-	if limit, ok := ReadUint(filepath.Join(dir, "memory.limit_in_bytes")); ok && limit > workingSet && limit < 1<<62 {
+	if limit > workingSet {
 		mem.AvailableBytes = &runtimeapi.UInt64Value{Value: limit - workingSet}
 	}
 }

@@ -106,12 +106,20 @@ func (f *statusFiles) remember(uuid, dir string) {
 func (f *statusFiles) get(dir, name string) (StatusFile, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	_, sf, ok := f.getLocked(dir, name)
+	return sf, ok
+}
+
+// getLocked returns the file from dir's copy, or from disk (and no copy)
+// when dir cannot be watched.
+func (f *statusFiles) getLocked(dir, name string) (*statusDir, StatusFile, bool) {
 	d := f.watchedLocked(dir)
 	if d == nil {
-		return readStatusFile(filepath.Join(dir, name))
+		sf, ok := readStatusFile(filepath.Join(dir, name))
+		return nil, sf, ok
 	}
 	sf, ok := d.files[name]
-	return sf, ok
+	return d, sf, ok
 }
 
 // exitFile returns an app's exit file: as get, but a copy that has no
@@ -120,12 +128,8 @@ func (f *statusFiles) get(dir, name string) (StatusFile, bool) {
 func (f *statusFiles) exitFile(dir, name string) (StatusFile, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	d := f.watchedLocked(dir)
-	if d == nil {
-		return readStatusFile(filepath.Join(dir, name))
-	}
-	sf, ok := d.files[name]
-	if ok && strings.TrimSpace(sf.Content) == "" {
+	d, sf, ok := f.getLocked(dir, name)
+	if d != nil && ok && strings.TrimSpace(sf.Content) == "" {
 		if fresh, found := readStatusFile(filepath.Join(dir, name)); found && strings.TrimSpace(fresh.Content) != "" {
 			d.files[name] = fresh
 			close(d.changed)

@@ -36,6 +36,13 @@ type Options struct {
 	// Port, ReadOnlyPort and HealthzPort are the kubelet's ports on 127.0.0.1.
 	Port, ReadOnlyPort, HealthzPort int
 	PodCIDR                         string
+	// CgroupsPerQOS lets the kubelet make its QoS and pod cgroups, which
+	// needs controllers on cgroup2 (a pure cgroup v2 host; the bed's
+	// cgroup2 has none).
+	CgroupsPerQOS bool
+	// RuntimeRequestTimeout bounds each CRI call ("2m" if empty); a VM
+	// under emulation starts a pod in a minute or more.
+	RuntimeRequestTimeout string
 }
 
 // Kubelet is a running kubelet and the directory it works in.
@@ -165,11 +172,11 @@ authentication:
 authorization: {mode: AlwaysAllow}
 containerRuntimeEndpoint: %[5]s
 imageServiceEndpoint: %[5]s
-runtimeRequestTimeout: 2m
+runtimeRequestTimeout: %[11]s
 cgroupDriver: %[6]s
 # The bed's /sys/fs/cgroup is cgroup2 without controllers (they are on v1):
 # no QoS cgroups of the kubelet's own there.
-cgroupsPerQOS: false
+cgroupsPerQOS: %[10]t
 enforceNodeAllocatable: []
 failSwapOn: false
 failCgroupV1: false
@@ -185,7 +192,14 @@ imageGCLowThresholdPercent: 99
 containerLogMaxSize: 1Mi
 containerLogMaxFiles: 3
 `, k.Manifests, k.opts.Port, k.opts.ReadOnlyPort, k.opts.HealthzPort, k.opts.RuntimeEndpoint,
-		k.opts.CgroupDriver, k.PodLogs, filepath.Join(k.Dir, "volume-plugins"), k.opts.PodCIDR)
+		k.opts.CgroupDriver, k.PodLogs, filepath.Join(k.Dir, "volume-plugins"), k.opts.PodCIDR, k.opts.CgroupsPerQOS, k.requestTimeout())
+}
+
+func (k *Kubelet) requestTimeout() string {
+	if k.opts.RuntimeRequestTimeout == "" {
+		return "2m"
+	}
+	return k.opts.RuntimeRequestTimeout
 }
 
 // Log is the last lines of the kubelet's journal.
