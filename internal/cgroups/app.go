@@ -49,16 +49,14 @@ func Root() (string, error) {
 	return "", errors.New("no cgroup2 hierarchy mounted")
 }
 
-// Path is the app's cgroup directory in the unified hierarchy.
+// Path is the app's cgroup directory in the unified hierarchy: in its
+// container's slice on a unified host, in the pod's system.slice otherwise.
 func (a *Apps) Path(ctx context.Context, unit, app string) (string, error) {
-	payload, err := a.Payload(ctx, unit)
+	parent, err := a.appParent(ctx, unit, app)
 	if err != nil {
 		return "", err
 	}
-	if a.mode == Unified {
-		return filepath.Join(payload, containerSliceParent, SliceOf(app), app+".service"), nil
-	}
-	return filepath.Join(payload, "system.slice", app+".service"), nil
+	return filepath.Join(parent, app+".service"), nil
 }
 
 // ContainerPath is the cgroup holding all of a container and its limits:
@@ -67,11 +65,19 @@ func (a *Apps) ContainerPath(ctx context.Context, unit, app string) (string, err
 	if a.mode != Unified {
 		return a.Path(ctx, unit, app)
 	}
+	return a.appParent(ctx, unit, app)
+}
+
+// appParent is the cgroup the pod's systemd puts an app's unit in.
+func (a *Apps) appParent(ctx context.Context, unit, app string) (string, error) {
 	payload, err := a.Payload(ctx, unit)
 	if err != nil {
 		return "", err
 	}
-	return filepath.Join(payload, containerSliceParent, SliceOf(app)), nil
+	if a.mode == Unified {
+		return filepath.Join(payload, containerSliceParent, SliceOf(app)), nil
+	}
+	return filepath.Join(payload, "system.slice"), nil
 }
 
 // Payload is the cgroup nspawn gives the pod's own systemd and its units.

@@ -281,18 +281,13 @@ func (l *V2) Update(ctx context.Context, pod Pod, app string, _ map[string]strin
 	return nil
 }
 
-// SlicePath is the cgroup directory of a container's slice.
-func (l *V2) SlicePath(ctx context.Context, pod Pod, app string) (string, error) {
-	return l.apps.ContainerPath(ctx, pod.Unit, app)
-}
-
 // OOMKilled tells whether the kernel's OOM killer killed a process of the
 // exited container: its slice's memory.events counts kills below it.
 func (l *V2) OOMKilled(pod Pod, id, app string, _ map[string]string) bool {
 	if v, ok := l.oomKilled.Load(id); ok {
 		return v.(bool)
 	}
-	dir, err := l.SlicePath(context.Background(), pod, app)
+	dir, err := l.apps.ContainerPath(context.Background(), pod.Unit, app)
 	if err != nil {
 		return false
 	}
