@@ -12,6 +12,7 @@ import (
 	"github.com/rktlet/rktlet/errdefs"
 	"github.com/rktlet/rktlet/internal/appspec"
 	"github.com/rktlet/rktlet/internal/cgroups"
+	"github.com/rktlet/rktlet/internal/store"
 	"google.golang.org/protobuf/encoding/protojson"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -31,22 +32,22 @@ func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateCon
 	if cfg.GetImage().GetImage() == "" {
 		return nil, fmt.Errorf("config.image.image is empty: %w", errdefs.ErrInvalidArgument)
 	}
-	sb, err := s.sandboxes.get(req.GetPodSandboxId())
+	sb, err := s.sandboxes.Get(req.GetPodSandboxId())
 	if err != nil {
 		return nil, err
 	}
-	if err := validateLogPath(sb.config, cfg); err != nil {
+	if err := validateLogPath(sb.Config, cfg); err != nil {
 		return nil, err
 	}
-	if sb.state != runtimeapi.PodSandboxState_SANDBOX_READY {
+	if sb.State != runtimeapi.PodSandboxState_SANDBOX_READY {
 		return nil, fmt.Errorf("pod sandbox %s is not ready: %w", sb.ID, errdefs.ErrFailedPrecondition)
 	}
 	// The name and attempt are reserved in the pod before any work, so
 	// that concurrent identical calls make one container.
-	unlockName := s.containers.lockName(fmt.Sprintf("%s/%s/%d", sb.ID, cfg.GetMetadata().GetName(), cfg.GetMetadata().GetAttempt()))
+	unlockName := s.containers.LockName(fmt.Sprintf("%s/%s/%d", sb.ID, cfg.GetMetadata().GetName(), cfg.GetMetadata().GetAttempt()))
 	defer unlockName()
-	for _, other := range s.containers.inSandbox(sb.ID) {
-		md := other.config.GetMetadata()
+	for _, other := range s.containers.InSandbox(sb.ID) {
+		md := other.Config.GetMetadata()
 		if md.GetName() == cfg.GetMetadata().GetName() && md.GetAttempt() == cfg.GetMetadata().GetAttempt() {
 			return nil, fmt.Errorf("container %q (attempt %d) already exists in pod %s as %s: %w", md.GetName(), md.GetAttempt(), sb.ID, other.ID, errdefs.ErrAlreadyExists)
 		}
@@ -134,27 +135,27 @@ func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateCon
 	opts.Group = strconv.FormatInt(ident.GID, 10)
 	opts.SupplementaryGIDs = ident.Groups[1:]
 
-	unlockSandbox := s.sandboxes.lock(sb.ID)
+	unlockSandbox := s.sandboxes.Lock(sb.ID)
 	defer unlockSandbox()
 	raw, err := protojson.Marshal(cfg)
 	if err != nil {
 		return nil, err
 	}
-	c := &container{
-		containerRecord: containerRecord{
+	c := &store.Container{
+		ContainerRecord: store.ContainerRecord{
 			ID: id, SandboxID: sb.ID, App: appName(id), ACI: img.ACIs[0], ImageID: img.ID,
-			Config: raw, CreatedAt: time.Now().UnixNano(), Phase: phaseCreating,
+			ConfigJSON: raw, CreatedAt: time.Now().UnixNano(), Phase: store.PhaseCreating,
 			User: ident, Capabilities: &caps, NoNewPrivs: noNewPrivs,
 		},
-		config: cfg,
+		Config: cfg,
 	}
-	if err := s.containers.create(c); err != nil {
+	if err := s.containers.Create(c); err != nil {
 		return nil, err
 	}
 	if lc, ok := s.containerLog(sb, c); ok {
 		if err := s.logs.AddContainer(sb.ID, lc); err != nil {
 			s.logs.RemoveContainer(id)
-			_ = s.containers.delete(id)
+			_ = s.containers.Delete(id)
 			return nil, fmt.Errorf("creating the log file %s of container %q: %w", lc.Path, cfg.GetMetadata().GetName(), err)
 		}
 	}
@@ -162,26 +163,26 @@ func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateCon
 	for i, dir := range hostDirs {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			s.logs.RemoveContainer(id)
-			_ = s.containers.delete(id)
+			_ = s.containers.Delete(id)
 			return nil, fmt.Errorf("config.mounts: creating host path %s (%d of %d): %w", dir, i+1, len(hostDirs), err)
 		}
 	}
-	if err := s.limits.Prepare(ctx, cgroupPod(sb), c.App, c.resources()); err != nil {
+	if err := s.limits.Prepare(ctx, cgroupPod(sb), c.App, c.Resources()); err != nil {
 		s.logs.RemoveContainer(id)
-		_ = s.containers.delete(id)
+		_ = s.containers.Delete(id)
 		return nil, fmt.Errorf("container %q: setting up its cgroup: %w", cfg.GetMetadata().GetName(), err)
 	}
 	if err := s.rktCmd.AppAdd(ctx, sb.RktUUID, c.ACI, opts); err != nil {
 		_ = s.rktCmd.AppRemove(context.WithoutCancel(ctx), sb.RktUUID, c.App)
 		_ = s.limits.Release(context.WithoutCancel(ctx), cgroupPod(sb), c.ID, c.App, nil)
 		s.logs.RemoveContainer(id)
-		_ = s.containers.delete(id)
+		_ = s.containers.Delete(id)
 		return nil, fmt.Errorf("adding container %q to pod %s: %w", cfg.GetMetadata().GetName(), sb.ID, err)
 	}
-	if _, err := s.containers.replace(id, func(next *container) { next.Phase = phaseCreated }); err != nil {
+	if _, err := s.containers.Replace(id, func(next *store.Container) { next.Phase = store.PhaseCreated }); err != nil {
 		return nil, err
 	}
-	if skipped := s.limits.NotEnforced(c.resources()); len(skipped) > 0 {
+	if skipped := s.limits.NotEnforced(c.Resources()); len(skipped) > 0 {
 		s.log.Info("container resources recorded but not enforced on this host", "container", id, "pod", sb.ID, "settings", skipped)
 	}
 	return &runtimeapi.CreateContainerResponse{ContainerId: id}, nil

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 
 	"github.com/rktlet/rktlet/internal/appspec"
+	"github.com/rktlet/rktlet/internal/store"
 )
 
 // appSeccompFilter is the app's seccomp filter as a BPF program for `rkt
@@ -12,7 +13,7 @@ import (
 // The filter is read back from the app's unit, which stage1 wrote from `rkt
 // app add --seccomp` (SystemCallFilter=, SystemCallErrorNumber=), so that an
 // exec is filtered exactly as the app: rkt enter bypasses the unit.
-func (s *Service) appSeccompFilter(c *container, sb *sandbox) (string, error) {
+func (s *Service) appSeccompFilter(c *store.Container, sb *store.Sandbox) (string, error) {
 	root, err := s.pods.Root(sb.RktUUID)
 	if err != nil {
 		return "", err

@@ -22,11 +22,11 @@ func (s *Service) ExecSync(ctx context.Context, req *runtimeapi.ExecSyncRequest)
 	if err := validateCmd(req.GetCmd()); err != nil {
 		return nil, err
 	}
-	c, err := s.containers.get(req.GetContainerId())
+	c, err := s.containers.Get(req.GetContainerId())
 	if err != nil {
 		return nil, err
 	}
-	sb, err := s.sandboxes.get(c.SandboxID)
+	sb, err := s.sandboxes.Get(c.SandboxID)
 	if err != nil {
 		return nil, err
 	}

@@ -8,12 +8,13 @@ import (
 
 	"github.com/rktlet/rktlet/cli"
 	"github.com/rktlet/rktlet/internal/appspec"
+	"github.com/rktlet/rktlet/internal/store"
 )
 
 // enterUser is how commands entered into the container run: as its user,
 // with its capabilities, in its working directory.
-func (c *container) enterUser() cli.EnterUser {
-	u := cli.EnterUser{UID: c.User.UID, Groups: c.User.Groups, WorkingDir: c.config.GetWorkingDir(), NoNewPrivileges: c.NoNewPrivs}
+func enterUser(c *store.Container) cli.EnterUser {
+	u := cli.EnterUser{UID: c.User.UID, Groups: c.User.Groups, WorkingDir: c.Config.GetWorkingDir(), NoNewPrivileges: c.NoNewPrivs}
 	if c.Capabilities != nil {
 		nums := appspec.CapabilityNumbers(*c.Capabilities)
 		u.Capabilities = &nums
@@ -28,8 +29,8 @@ const execWaitForApp = 5 * time.Second
 // execUser is who and how a command entered into the container runs: the
 // container's identity, capabilities, no_new_privs, seccomp filter and
 // mount namespace.
-func (s *Service) execUser(ctx context.Context, c *container, sb *sandbox) (cli.EnterUser, error) {
-	u := c.enterUser()
+func (s *Service) execUser(ctx context.Context, c *store.Container, sb *store.Sandbox) (cli.EnterUser, error) {
+	u := enterUser(c)
 	filter, err := s.appSeccompFilter(c, sb)
 	if err != nil {
 		return cli.EnterUser{}, fmt.Errorf("the seccomp filter of container %s: %w", c.ID, err)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/rktlet/rktlet/errdefs"
+	"github.com/rktlet/rktlet/internal/store"
 	"github.com/rktlet/rktlet/journal"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -31,11 +32,11 @@ const logDrainLimit = 4 * time.Second
 
 // logPath is the container's CRI log file, or "" when the kubelet asked for
 // none.
-func logPath(sb *sandbox, cfg *runtimeapi.ContainerConfig) string {
-	if sb == nil || cfg.GetLogPath() == "" || sb.config.GetLogDirectory() == "" {
+func logPath(sb *store.Sandbox, cfg *runtimeapi.ContainerConfig) string {
+	if sb == nil || cfg.GetLogPath() == "" || sb.Config.GetLogDirectory() == "" {
 		return ""
 	}
-	return filepath.Join(sb.config.GetLogDirectory(), cfg.GetLogPath())
+	return filepath.Join(sb.Config.GetLogDirectory(), cfg.GetLogPath())
 }
 
 // logStreams are the streams a container's app writes: a terminal has one.
@@ -66,18 +67,18 @@ func validateLogPath(sbCfg *runtimeapi.PodSandboxConfig, cfg *runtimeapi.Contain
 	return nil
 }
 
-func (s *Service) containerLog(sb *sandbox, c *container) (journal.Container, bool) {
-	path := logPath(sb, c.config)
-	return journal.Container{ID: c.ID, App: c.App, Path: path, Dir: sb.config.GetLogDirectory(), Streams: logStreams(c.config)}, path != ""
+func (s *Service) containerLog(sb *store.Sandbox, c *store.Container) (journal.Container, bool) {
+	path := logPath(sb, c.Config)
+	return journal.Container{ID: c.ID, App: c.App, Path: path, Dir: sb.Config.GetLogDirectory(), Streams: logStreams(c.Config)}, path != ""
 }
 
 // followPod starts shipping the logs of a pod's containers.
-func (s *Service) followPod(sb *sandbox) {
+func (s *Service) followPod(sb *store.Sandbox) {
 	if sb.RktUUID == "" {
 		return
 	}
 	var containers []journal.Container
-	for _, c := range s.containers.inSandbox(sb.ID) {
+	for _, c := range s.containers.InSandbox(sb.ID) {
 		if lc, ok := s.containerLog(sb, c); ok {
 			containers = append(containers, lc)
 		}
@@ -89,15 +90,15 @@ func (s *Service) followPod(sb *sandbox) {
 // ReopenContainerLog starts a new log file at the container's log path, as
 // the kubelet asks after renaming the old one to rotate it.
 func (s *Service) ReopenContainerLog(ctx context.Context, req *runtimeapi.ReopenContainerLogRequest) (*runtimeapi.ReopenContainerLogResponse, error) {
-	c, err := s.containers.get(req.GetContainerId())
+	c, err := s.containers.Get(req.GetContainerId())
 	if err != nil {
 		return nil, err
 	}
-	sb, _ := s.sandboxes.get(c.SandboxID)
+	sb, _ := s.sandboxes.Get(c.SandboxID)
 	if st := s.readAppState(c, sb); st.state != runtimeapi.ContainerState_CONTAINER_RUNNING {
 		return nil, fmt.Errorf("container %s is %s, not running: %w", c.ID, st.state, errdefs.ErrFailedPrecondition)
 	}
-	if logPath(sb, c.config) == "" {
+	if logPath(sb, c.Config) == "" {
 		return nil, fmt.Errorf("container %s has no log path: %w", c.ID, errdefs.ErrFailedPrecondition)
 	}
 	if err := s.logs.Reopen(c.ID); err != nil {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/rktlet/rktlet/errdefs"
+	"github.com/rktlet/rktlet/internal/store"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -22,16 +23,16 @@ const appRunningTimeout = 30 * time.Second
 // container's files. A start that fails leaves the container EXITED with
 // reason StartError, never RUNNING.
 func (s *Service) StartContainer(ctx context.Context, req *runtimeapi.StartContainerRequest) (*runtimeapi.StartContainerResponse, error) {
-	c, err := s.containers.get(req.GetContainerId())
+	c, err := s.containers.Get(req.GetContainerId())
 	if err != nil {
 		return nil, err
 	}
-	unlock := s.containers.lock(c.ID)
+	unlock := s.containers.Lock(c.ID)
 	defer unlock()
-	if c, err = s.containers.get(c.ID); err != nil {
+	if c, err = s.containers.Get(c.ID); err != nil {
 		return nil, err // removed while this call waited for the lock
 	}
-	sb, err := s.sandboxes.get(c.SandboxID)
+	sb, err := s.sandboxes.Get(c.SandboxID)
 	if err != nil {
 		return nil, err
 	}
@@ -53,25 +54,25 @@ func (s *Service) StartContainer(ctx context.Context, req *runtimeapi.StartConta
 // startApp runs `rkt app start` with the container's limits in force
 // from the app's fork on. The directories the limiter makes for it are
 // recorded first, so that no crash leaves them unknown.
-func (s *Service) startApp(ctx context.Context, c *container, sb *sandbox) error {
+func (s *Service) startApp(ctx context.Context, c *store.Container, sb *store.Sandbox) error {
 	pod := cgroupPod(sb)
 	dirs, err := s.limits.Dirs(ctx, pod, c.App)
 	if err != nil {
 		return err
 	}
 	if len(dirs) > 0 {
-		if c, err = s.containers.replace(c.ID, func(next *container) { next.CgroupsV1 = dirs }); err != nil {
+		if c, err = s.containers.Replace(c.ID, func(next *store.Container) { next.CgroupsV1 = dirs }); err != nil {
 			return err
 		}
 	}
-	return s.limits.Start(ctx, pod, c.App, dirs, c.resources(), func() error {
+	return s.limits.Start(ctx, pod, c.App, dirs, c.Resources(), func() error {
 		return s.rktCmd.AppStart(ctx, sb.RktUUID, c.App)
 	})
 }
 
 // waitAppRunning waits until the app has a process in its own root, or has
 // exited already. It fails when neither happens within d.
-func (s *Service) waitAppRunning(ctx context.Context, c *container, sb *sandbox, d time.Duration) error {
+func (s *Service) waitAppRunning(ctx context.Context, c *store.Container, sb *store.Sandbox, d time.Duration) error {
 	_, err := s.runningAppPID(ctx, c, sb, d)
 	if errors.Is(err, errAppExited) {
 		return nil // it ran: its exit is the container's to report
@@ -86,7 +87,7 @@ var errAppExited = errors.New("the container has exited")
 // app's own root (appCgroups.RunningPID) and returns it. It fails with
 // errAppExited (wrapping errdefs.ErrFailedPrecondition) when stage1 recorded the
 // app's exit, and with errdefs.ErrFailedPrecondition when d ran out.
-func (s *Service) runningAppPID(ctx context.Context, c *container, sb *sandbox, d time.Duration) (int, error) {
+func (s *Service) runningAppPID(ctx context.Context, c *store.Container, sb *store.Sandbox, d time.Duration) (int, error) {
 	deadline := time.Now().Add(d)
 	for {
 		init, err := s.appCgroups.PodInitPID(ctx, sb.Unit)
@@ -113,13 +114,13 @@ func (s *Service) runningAppPID(ctx context.Context, c *container, sb *sandbox, 
 // recordStartFailure makes a failed start final: whatever the app got to
 // run is killed, and the record says the start failed, so the container
 // reports EXITED (StartError) and Stop and Remove of it succeed.
-func (s *Service) recordStartFailure(ctx context.Context, c *container, sb *sandbox, cause error) {
+func (s *Service) recordStartFailure(ctx context.Context, c *store.Container, sb *store.Sandbox, cause error) {
 	cleanupCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if err := s.killApp(cleanupCtx, sb, c); err != nil {
 		s.log.Warn("killing what a failed start left running", "container", c.ID, "error", err)
 	}
-	if _, err := s.containers.replace(c.ID, func(next *container) {
+	if _, err := s.containers.Replace(c.ID, func(next *store.Container) {
 		next.StartError = cause.Error()
 		next.StartFailedAt = time.Now().UnixNano()
 	}); err != nil && !errors.Is(err, errdefs.ErrNotFound) {

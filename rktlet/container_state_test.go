@@ -12,11 +12,12 @@ import (
 
 	"github.com/rktlet/rktlet/internal/cgroups"
 	"github.com/rktlet/rktlet/internal/stage1"
+	"github.com/rktlet/rktlet/internal/store"
 )
 
 // TestReadAppState: a container's state as stage1's status files, its
-// record and its pod's state tell it (the state machine in
-// container_store.go).
+// record and its pod's state tell it (the state machine drawn in
+// internal/store/containers.go).
 func TestReadAppState(t *testing.T) {
 	const (
 		created  = runtimeapi.ContainerState_CONTAINER_CREATED
@@ -29,7 +30,7 @@ func TestReadAppState(t *testing.T) {
 	old := time.Now().Add(-time.Minute)
 	for _, tc := range []struct {
 		name       string
-		phase      sandboxPhase
+		phase      store.Phase
 		startError string
 		podState   runtimeapi.PodSandboxState
 		noPod      bool
@@ -40,19 +41,19 @@ func TestReadAppState(t *testing.T) {
 		reason     string
 	}{
 		{name: "its pod is gone", noPod: true, want: exited, exitCode: -1, reason: "Error"},
-		{name: "created, pod ready", phase: phaseCreated, podState: ready, want: created},
-		{name: "created, pod stopped", phase: phaseCreated, podState: notReady, want: exited, exitCode: -1, reason: "Error"},
-		{name: "being created", phase: phaseCreating, podState: ready, want: unknown},
-		{name: "start failed", phase: phaseCreated, startError: "rkt app start: boom", podState: ready,
+		{name: "created, pod ready", phase: store.PhaseCreated, podState: ready, want: created},
+		{name: "created, pod stopped", phase: store.PhaseCreated, podState: notReady, want: exited, exitCode: -1, reason: "Error"},
+		{name: "being created", phase: store.PhaseCreating, podState: ready, want: unknown},
+		{name: "start failed", phase: store.PhaseCreated, startError: "rkt app start: boom", podState: ready,
 			files: map[string]string{"started": ""}, want: exited, exitCode: 128, reason: "StartError"},
-		{name: "running", phase: phaseCreated, podState: ready, files: map[string]string{"started": ""}, want: running},
-		{name: "running when its pod stopped", phase: phaseCreated, podState: notReady, files: map[string]string{"started": ""}, want: exited, exitCode: 137, reason: "Error"},
-		{name: "completed", phase: phaseCreated, podState: ready, files: map[string]string{"started": "", "exit": "0"}, want: exited, exitCode: 0, reason: "Completed"},
-		{name: "failed", phase: phaseCreated, podState: ready, files: map[string]string{"started": "", "exit": "3\n"}, want: exited, exitCode: 3, reason: "Error"},
-		{name: "exit code being written", phase: phaseCreated, podState: ready, files: map[string]string{"started": "", "exit": ""}, want: running},
-		{name: "exit code slow to come", phase: phaseCreated, podState: ready, files: map[string]string{"started": "", "exit": ""}, exitedAt: time.Now().Add(-5 * time.Second), want: running},
-		{name: "exit code never written, pod stopped", phase: phaseCreated, podState: notReady, files: map[string]string{"started": "", "exit": ""}, want: exited, exitCode: 1, reason: "Error"},
-		{name: "exit code never written", phase: phaseCreated, podState: ready, files: map[string]string{"started": "", "exit": ""}, exitedAt: old, want: exited, exitCode: 1, reason: "Error"},
+		{name: "running", phase: store.PhaseCreated, podState: ready, files: map[string]string{"started": ""}, want: running},
+		{name: "running when its pod stopped", phase: store.PhaseCreated, podState: notReady, files: map[string]string{"started": ""}, want: exited, exitCode: 137, reason: "Error"},
+		{name: "completed", phase: store.PhaseCreated, podState: ready, files: map[string]string{"started": "", "exit": "0"}, want: exited, exitCode: 0, reason: "Completed"},
+		{name: "failed", phase: store.PhaseCreated, podState: ready, files: map[string]string{"started": "", "exit": "3\n"}, want: exited, exitCode: 3, reason: "Error"},
+		{name: "exit code being written", phase: store.PhaseCreated, podState: ready, files: map[string]string{"started": "", "exit": ""}, want: running},
+		{name: "exit code slow to come", phase: store.PhaseCreated, podState: ready, files: map[string]string{"started": "", "exit": ""}, exitedAt: time.Now().Add(-5 * time.Second), want: running},
+		{name: "exit code never written, pod stopped", phase: store.PhaseCreated, podState: notReady, files: map[string]string{"started": "", "exit": ""}, want: exited, exitCode: 1, reason: "Error"},
+		{name: "exit code never written", phase: store.PhaseCreated, podState: ready, files: map[string]string{"started": "", "exit": ""}, exitedAt: old, want: exited, exitCode: 1, reason: "Error"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			data := t.TempDir()
@@ -78,10 +79,10 @@ func TestReadAppState(t *testing.T) {
 			}
 			s := &Service{pods: stage1.NewPods(data, slog.New(slog.NewTextHandler(io.Discard, nil))), limits: &cgroups.V1{}}
 			defer s.pods.Close()
-			c := &container{containerRecord: containerRecord{ID: "c1", App: app, Phase: tc.phase, StartError: tc.startError, StartFailedAt: time.Now().UnixNano()}}
-			var sb *sandbox
+			c := &store.Container{ContainerRecord: store.ContainerRecord{ID: "c1", App: app, Phase: tc.phase, StartError: tc.startError, StartFailedAt: time.Now().UnixNano()}}
+			var sb *store.Sandbox
 			if !tc.noPod {
-				sb = &sandbox{sandboxRecord: sandboxRecord{ID: "p1", RktUUID: "uuid-1"}, state: tc.podState}
+				sb = &store.Sandbox{SandboxRecord: store.SandboxRecord{ID: "p1", RktUUID: "uuid-1"}, State: tc.podState}
 			}
 			st := s.readAppState(c, sb)
 			if st.state != tc.want || st.exitCode != tc.exitCode || st.reason != tc.reason {

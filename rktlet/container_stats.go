@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/rktlet/rktlet/internal/cgroups"
+	"github.com/rktlet/rktlet/internal/store"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -14,13 +15,13 @@ import (
 
 // containerStats samples a container; one that is not running has usage
 // timestamps and no figures.
-func (s *Service) containerStats(ctx context.Context, c *container) *runtimeapi.ContainerStats {
-	cfg := c.config
+func (s *Service) containerStats(ctx context.Context, c *store.Container) *runtimeapi.ContainerStats {
+	cfg := c.Config
 	out := &runtimeapi.ContainerStats{Attributes: &runtimeapi.ContainerAttributes{
 		Id: c.ID, Metadata: cfg.GetMetadata(), Labels: cfg.GetLabels(), Annotations: cfg.GetAnnotations(),
 	}}
 	dir := ""
-	if sb, err := s.sandboxes.get(c.SandboxID); err == nil && sb.state == runtimeapi.PodSandboxState_SANDBOX_READY {
+	if sb, err := s.sandboxes.Get(c.SandboxID); err == nil && sb.State == runtimeapi.PodSandboxState_SANDBOX_READY {
 		if st := s.readAppState(c, sb); st.state == runtimeapi.ContainerState_CONTAINER_RUNNING {
 			if d, err := s.appCgroups.ContainerPath(ctx, sb.Unit, c.App); err == nil {
 				dir = d
@@ -39,7 +40,7 @@ func (s *Service) containerStats(ctx context.Context, c *container) *runtimeapi.
 
 // ContainerStats samples one container's cgroup: no process is spawned.
 func (s *Service) ContainerStats(ctx context.Context, req *runtimeapi.ContainerStatsRequest) (*runtimeapi.ContainerStatsResponse, error) {
-	c, err := s.containers.get(req.GetContainerId())
+	c, err := s.containers.Get(req.GetContainerId())
 	if err != nil {
 		return nil, err
 	}
@@ -50,11 +51,11 @@ func (s *Service) ContainerStats(ctx context.Context, req *runtimeapi.ContainerS
 func (s *Service) ListContainerStats(ctx context.Context, req *runtimeapi.ListContainerStatsRequest) (*runtimeapi.ListContainerStatsResponse, error) {
 	f := req.GetFilter()
 	var out []*runtimeapi.ContainerStats
-	for _, c := range s.containers.list() {
-		if c.Phase == phaseCreating {
+	for _, c := range s.containers.List() {
+		if c.Phase == store.PhaseCreating {
 			continue
 		}
-		if !c.matches(f.GetId(), f.GetPodSandboxId(), f.GetLabelSelector()) {
+		if !c.Matches(f.GetId(), f.GetPodSandboxId(), f.GetLabelSelector()) {
 			continue
 		}
 		out = append(out, s.containerStats(ctx, c))
@@ -64,16 +65,16 @@ func (s *Service) ListContainerStats(ctx context.Context, req *runtimeapi.ListCo
 
 // podStats samples a pod: its unit's cgroup holds the pod's systemd and
 // every app.
-func (s *Service) podStats(ctx context.Context, sb *sandbox) *runtimeapi.PodSandboxStats {
-	md := sb.metadata()
+func (s *Service) podStats(ctx context.Context, sb *store.Sandbox) *runtimeapi.PodSandboxStats {
+	md := sb.Metadata()
 	out := &runtimeapi.PodSandboxStats{
 		Attributes: &runtimeapi.PodSandboxAttributes{
-			Id: sb.ID, Metadata: md, Labels: sb.config.GetLabels(), Annotations: sb.config.GetAnnotations(),
+			Id: sb.ID, Metadata: md, Labels: sb.Config.GetLabels(), Annotations: sb.Config.GetAnnotations(),
 		},
 		Linux: &runtimeapi.LinuxPodSandboxStats{},
 	}
 	dir := ""
-	if sb.state == runtimeapi.PodSandboxState_SANDBOX_READY {
+	if sb.State == runtimeapi.PodSandboxState_SANDBOX_READY {
 		if st, err := s.systemd.State(ctx, sb.Unit); err == nil && st.ControlGroup != "" {
 			if root, err := cgroups.Root(); err == nil {
 				dir = filepath.Join(root, st.ControlGroup)
@@ -86,8 +87,8 @@ func (s *Service) podStats(ctx context.Context, sb *sandbox) *runtimeapi.PodSand
 			out.Linux.Process = &runtimeapi.ProcessUsage{Timestamp: out.Linux.Cpu.Timestamp, ProcessCount: &runtimeapi.UInt64Value{Value: n}}
 		}
 	}
-	for _, c := range s.containers.inSandbox(sb.ID) {
-		if c.Phase != phaseCreating {
+	for _, c := range s.containers.InSandbox(sb.ID) {
+		if c.Phase != store.PhaseCreating {
 			out.Linux.Containers = append(out.Linux.Containers, s.containerStats(ctx, c))
 		}
 	}
@@ -96,7 +97,7 @@ func (s *Service) podStats(ctx context.Context, sb *sandbox) *runtimeapi.PodSand
 
 // PodSandboxStats samples one pod and its containers.
 func (s *Service) PodSandboxStats(ctx context.Context, req *runtimeapi.PodSandboxStatsRequest) (*runtimeapi.PodSandboxStatsResponse, error) {
-	sb, err := s.sandboxes.get(req.GetPodSandboxId())
+	sb, err := s.sandboxes.Get(req.GetPodSandboxId())
 	if err != nil {
 		return nil, err
 	}
@@ -107,11 +108,11 @@ func (s *Service) PodSandboxStats(ctx context.Context, req *runtimeapi.PodSandbo
 func (s *Service) ListPodSandboxStats(ctx context.Context, req *runtimeapi.ListPodSandboxStatsRequest) (*runtimeapi.ListPodSandboxStatsResponse, error) {
 	f := req.GetFilter()
 	var out []*runtimeapi.PodSandboxStats
-	for _, sb := range s.sandboxes.list() {
+	for _, sb := range s.sandboxes.List() {
 		if f.GetId() != "" && !strings.HasPrefix(sb.ID, f.GetId()) {
 			continue
 		}
-		if !matchLabels(sb.config.GetLabels(), f.GetLabelSelector()) {
+		if !store.MatchLabels(sb.Config.GetLabels(), f.GetLabelSelector()) {
 			continue
 		}
 		out = append(out, s.podStats(ctx, sb))

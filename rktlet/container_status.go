@@ -11,11 +11,11 @@ import (
 // ContainerStatus answers from the record and stage1's status files: no
 // process is spawned.
 func (s *Service) ContainerStatus(ctx context.Context, req *runtimeapi.ContainerStatusRequest) (*runtimeapi.ContainerStatusResponse, error) {
-	c, err := s.containers.get(req.GetContainerId())
+	c, err := s.containers.Get(req.GetContainerId())
 	if err != nil {
 		return nil, err
 	}
-	sb, _ := s.sandboxes.get(c.SandboxID)
+	sb, _ := s.sandboxes.Get(c.SandboxID)
 	st := s.readAppState(c, sb)
 	if st.state == runtimeapi.ContainerState_CONTAINER_EXITED {
 		// As other runtimes do, an exit is reported once the container's
@@ -30,7 +30,7 @@ func (s *Service) ContainerStatus(ctx context.Context, req *runtimeapi.Container
 		}
 		st.message += problem
 	}
-	cfg := c.config
+	cfg := c.Config
 	status := &runtimeapi.ContainerStatus{
 		Id:          c.ID,
 		Metadata:    cfg.GetMetadata(),
@@ -48,7 +48,7 @@ func (s *Service) ContainerStatus(ctx context.Context, req *runtimeapi.Container
 		Annotations: cfg.GetAnnotations(),
 		Mounts:      cfg.GetMounts(),
 		StopSignal:  cfg.GetStopSignal(),
-		Resources:   &runtimeapi.ContainerResources{Linux: c.resources()},
+		Resources:   &runtimeapi.ContainerResources{Linux: c.Resources()},
 		User: &runtimeapi.ContainerUser{Linux: &runtimeapi.LinuxContainerUser{
 			Uid: c.User.UID, Gid: c.User.GID, SupplementalGroups: c.User.Groups,
 		}},
@@ -61,7 +61,7 @@ func (s *Service) ContainerStatus(ctx context.Context, req *runtimeapi.Container
 			info["podUnit"] = sb.Unit
 			info["appUnit"] = c.App + ".service"
 			info["rktUUID"] = sb.RktUUID
-			if sb.state == runtimeapi.PodSandboxState_SANDBOX_READY {
+			if sb.State == runtimeapi.PodSandboxState_SANDBOX_READY {
 				if dir, err := s.appCgroups.ContainerPath(ctx, sb.Unit, c.App); err == nil {
 					info["cgroup"] = dir
 				}
@@ -70,7 +70,7 @@ func (s *Service) ContainerStatus(ctx context.Context, req *runtimeapi.Container
 		if len(c.CgroupsV1) > 0 {
 			info["cgroupsV1"] = c.CgroupsV1
 		}
-		if skipped := s.limits.NotEnforced(c.resources()); len(skipped) > 0 {
+		if skipped := s.limits.NotEnforced(c.Resources()); len(skipped) > 0 {
 			info["resourcesNotEnforced"] = skipped
 		}
 		b, err := json.Marshal(info)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/rktlet/rktlet/errdefs"
+	"github.com/rktlet/rktlet/internal/store"
 	"golang.org/x/sys/unix"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -18,7 +19,7 @@ import (
 // process of the app. Stopping a stopped or unknown container is not an
 // error.
 func (s *Service) StopContainer(ctx context.Context, req *runtimeapi.StopContainerRequest) (*runtimeapi.StopContainerResponse, error) {
-	c, err := s.containers.get(req.GetContainerId())
+	c, err := s.containers.Get(req.GetContainerId())
 	if errors.Is(err, errdefs.ErrNotFound) {
 		return &runtimeapi.StopContainerResponse{}, nil
 	}
@@ -29,9 +30,9 @@ func (s *Service) StopContainer(ctx context.Context, req *runtimeapi.StopContain
 	if err != nil {
 		return nil, err
 	}
-	unlock := s.containers.lock(c.ID)
+	unlock := s.containers.Lock(c.ID)
 	defer unlock()
-	if c, err = s.containers.get(c.ID); errors.Is(err, errdefs.ErrNotFound) {
+	if c, err = s.containers.Get(c.ID); errors.Is(err, errdefs.ErrNotFound) {
 		return &runtimeapi.StopContainerResponse{}, nil // removed meanwhile
 	} else if err != nil {
 		return nil, err
@@ -42,8 +43,8 @@ func (s *Service) StopContainer(ctx context.Context, req *runtimeapi.StopContain
 	return &runtimeapi.StopContainerResponse{}, nil
 }
 
-func (s *Service) stopContainer(ctx context.Context, c *container, timeout time.Duration) error {
-	sb, err := s.sandboxes.get(c.SandboxID)
+func (s *Service) stopContainer(ctx context.Context, c *store.Container, timeout time.Duration) error {
+	sb, err := s.sandboxes.Get(c.SandboxID)
 	if err != nil {
 		return nil // its pod is gone, and its processes with it
 	}
@@ -57,7 +58,7 @@ func (s *Service) stopContainer(ctx context.Context, c *container, timeout time.
 		// namespace, and `rkt app stop` costs three processes and a
 		// systemctl): the app exits as killed by it, and its reaper
 		// records the code.
-		sig := stopSignal(c.config)
+		sig := stopSignal(c.Config)
 		if err := s.appCgroups.Signal(ctx, sb.Unit, c.App, sig); err == nil {
 			if s.waitExited(ctx, c, sb, timeout) {
 				return nil
@@ -84,7 +85,7 @@ func (s *Service) stopContainer(ctx context.Context, c *container, timeout time.
 // waitExited waits until stage1 recorded the app's exit: woken by the
 // write of the exit code file (inotify), or every 20 ms where the status
 // directory is not watched.
-func (s *Service) waitExited(ctx context.Context, c *container, sb *sandbox, d time.Duration) bool {
+func (s *Service) waitExited(ctx context.Context, c *store.Container, sb *store.Sandbox, d time.Duration) bool {
 	timeout := time.NewTimer(d)
 	defer timeout.Stop()
 	for {
@@ -113,7 +114,7 @@ func (s *Service) waitExited(ctx context.Context, c *container, sb *sandbox, d t
 
 // killApp sends SIGKILL to every process in the app's cgroup (the app unit
 // inside the pod): the app and whatever it or an exec started.
-func (s *Service) killApp(ctx context.Context, sb *sandbox, c *container) error {
+func (s *Service) killApp(ctx context.Context, sb *store.Sandbox, c *store.Container) error {
 	return s.appCgroups.Kill(ctx, sb.Unit, c.App)
 }
 

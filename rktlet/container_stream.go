@@ -6,17 +6,18 @@ import (
 	"path/filepath"
 
 	"github.com/rktlet/rktlet/errdefs"
+	"github.com/rktlet/rktlet/internal/store"
 	"github.com/rktlet/rktlet/streaming"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
 // runningContainer returns a container that runs, with its pod.
-func (s *Service) runningContainer(id string) (*container, *sandbox, error) {
-	c, err := s.containers.get(id)
+func (s *Service) runningContainer(id string) (*store.Container, *store.Sandbox, error) {
+	c, err := s.containers.Get(id)
 	if err != nil {
 		return nil, nil, err
 	}
-	sb, err := s.sandboxes.get(c.SandboxID)
+	sb, err := s.sandboxes.Get(c.SandboxID)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -54,11 +55,11 @@ func (s *Service) Attach(ctx context.Context, req *runtimeapi.AttachRequest) (*r
 	if err != nil {
 		return nil, err
 	}
-	if req.GetStdin() && !c.config.GetStdin() {
+	if req.GetStdin() && !c.Config.GetStdin() {
 		return nil, fmt.Errorf("container %s was created without stdin: %w", c.ID, errdefs.ErrFailedPrecondition)
 	}
-	if req.GetTty() != c.config.GetTty() {
-		return nil, fmt.Errorf("container %s has tty=%t, the attach asked for tty=%t: %w", c.ID, c.config.GetTty(), req.GetTty(), errdefs.ErrInvalidArgument)
+	if req.GetTty() != c.Config.GetTty() {
+		return nil, fmt.Errorf("container %s has tty=%t, the attach asked for tty=%t: %w", c.ID, c.Config.GetTty(), req.GetTty(), errdefs.ErrInvalidArgument)
 	}
 	return s.stream.GetAttach(req)
 }
@@ -66,11 +67,11 @@ func (s *Service) Attach(ctx context.Context, req *runtimeapi.AttachRequest) (*r
 // PortForward returns a URL on the streaming server for connections to
 // ports inside a ready pod.
 func (s *Service) PortForward(ctx context.Context, req *runtimeapi.PortForwardRequest) (*runtimeapi.PortForwardResponse, error) {
-	sb, err := s.sandboxes.get(req.GetPodSandboxId())
+	sb, err := s.sandboxes.Get(req.GetPodSandboxId())
 	if err != nil {
 		return nil, err
 	}
-	if sb.state != runtimeapi.PodSandboxState_SANDBOX_READY {
+	if sb.State != runtimeapi.PodSandboxState_SANDBOX_READY {
 		return nil, fmt.Errorf("pod sandbox %s is not ready: %w", sb.ID, errdefs.ErrFailedPrecondition)
 	}
 	for _, p := range req.GetPort() {
@@ -106,7 +107,7 @@ func (s *Service) AttachTarget(ctx context.Context, id string) (streaming.Attach
 		return streaming.AttachTarget{}, fmt.Errorf("finding pod %s: %w", sb.ID, err)
 	}
 	dir := filepath.Join("/proc", fmt.Sprint(leader), "root", "rkt", "iottymux", c.App)
-	t := streaming.AttachTarget{IODir: dir, TTY: c.config.GetTty()}
+	t := streaming.AttachTarget{IODir: dir, TTY: c.Config.GetTty()}
 	if t.TTY {
 		t.TTYDevice = filepath.Join(dir, "stage2-pts")
 	}
@@ -115,11 +116,11 @@ func (s *Service) AttachTarget(ctx context.Context, id string) (streaming.Attach
 
 // PodNetNS is a ready pod's network namespace, "" for host network.
 func (s *Service) PodNetNS(ctx context.Context, id string) (string, error) {
-	sb, err := s.sandboxes.get(id)
+	sb, err := s.sandboxes.Get(id)
 	if err != nil {
 		return "", err
 	}
-	if sb.state != runtimeapi.PodSandboxState_SANDBOX_READY {
+	if sb.State != runtimeapi.PodSandboxState_SANDBOX_READY {
 		return "", fmt.Errorf("pod sandbox %s is not ready: %w", sb.ID, errdefs.ErrFailedPrecondition)
 	}
 	if sb.HostNetwork {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/rktlet/rktlet/errdefs"
 	"github.com/rktlet/rktlet/internal/cgroups"
+	"github.com/rktlet/rktlet/internal/store"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -30,16 +31,16 @@ func (s *Service) UpdateContainerResources(ctx context.Context, req *runtimeapi.
 	if err := cgroups.ValidateResources(r); err != nil {
 		return nil, err
 	}
-	c, err := s.containers.get(req.GetContainerId())
+	c, err := s.containers.Get(req.GetContainerId())
 	if err != nil {
 		return nil, err
 	}
-	unlock := s.containers.lock(c.ID)
+	unlock := s.containers.Lock(c.ID)
 	defer unlock()
-	if c, err = s.containers.get(c.ID); err != nil {
+	if c, err = s.containers.Get(c.ID); err != nil {
 		return nil, err
 	}
-	sb, _ := s.sandboxes.get(c.SandboxID)
+	sb, _ := s.sandboxes.Get(c.SandboxID)
 	st := s.readAppState(c, sb)
 	switch st.state {
 	case runtimeapi.ContainerState_CONTAINER_CREATED, runtimeapi.ContainerState_CONTAINER_RUNNING:
@@ -51,7 +52,7 @@ func (s *Service) UpdateContainerResources(ctx context.Context, req *runtimeapi.
 		return nil, fmt.Errorf("container %s: %w", c.ID, err)
 	}
 	if st.state == runtimeapi.ContainerState_CONTAINER_RUNNING {
-		if r.OomScoreAdj != c.resources().GetOomScoreAdj() {
+		if r.OomScoreAdj != c.Resources().GetOomScoreAdj() {
 			if err := s.setOOMScoreAdj(ctx, c, sb, r.OomScoreAdj); err != nil {
 				return nil, err
 			}
@@ -61,17 +62,17 @@ func (s *Service) UpdateContainerResources(ctx context.Context, req *runtimeapi.
 	if err != nil {
 		return nil, err
 	}
-	if _, err := s.containers.replace(c.ID, func(next *container) { next.Resources, next.updated = raw, r }); err != nil {
+	if _, err := s.containers.Replace(c.ID, func(next *store.Container) { next.ResourcesJSON, next.Updated = raw, r }); err != nil {
 		return nil, err
 	}
-	if skipped := s.limits.NotEnforced(r); !slices.Equal(skipped, s.limits.NotEnforced(c.resources())) && len(skipped) > 0 {
+	if skipped := s.limits.NotEnforced(r); !slices.Equal(skipped, s.limits.NotEnforced(c.Resources())) && len(skipped) > 0 {
 		s.log.Info("container resources recorded but not enforced on this host", "container", c.ID, "settings", skipped)
 	}
 	return &runtimeapi.UpdateContainerResourcesResponse{}, nil
 }
 
 // setOOMScoreAdj gives every process of a running app a new oom_score_adj.
-func (s *Service) setOOMScoreAdj(ctx context.Context, c *container, sb *sandbox, adj int64) error {
+func (s *Service) setOOMScoreAdj(ctx context.Context, c *store.Container, sb *store.Sandbox, adj int64) error {
 	pids, err := s.appCgroups.PIDs(ctx, sb.Unit, c.App)
 	if err != nil {
 		return err

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/rktlet/rktlet/errdefs"
+	"github.com/rktlet/rktlet/internal/store"
 	"github.com/rktlet/rktlet/systemd"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -17,7 +18,7 @@ import (
 // killed rktlet left halfway is undone (the kubelet creates it again); a
 // pod unit with no state file is stopped.
 func (s *Service) Recover(ctx context.Context) error {
-	sandboxes, corrupt, err := s.sandboxes.load()
+	sandboxes, corrupt, err := s.sandboxes.Load()
 	if err != nil {
 		return err
 	}
@@ -27,12 +28,12 @@ func (s *Service) Recover(ctx context.Context) error {
 	known := map[string]bool{}
 	for _, sb := range sandboxes {
 		known[sb.Unit] = true
-		if sb.Phase == phaseCreating {
-			s.log.Warn("undoing a pod whose creation was interrupted", "id", sb.ID, "pod", sandboxName(sb.metadata()))
+		if sb.Phase == store.PhaseCreating {
+			s.log.Warn("undoing a pod whose creation was interrupted", "id", sb.ID, "pod", sandboxName(sb.Metadata()))
 			if err := s.teardownSandbox(ctx, sb, teardownUndo); err != nil {
 				s.log.Error("undoing an interrupted pod", "id", sb.ID, "error", err)
 				// Keep it known, NOTREADY, so Remove can finish the job.
-				if err := s.sandboxes.create(sb); err != nil {
+				if err := s.sandboxes.Create(sb); err != nil {
 					return err
 				}
 			}
@@ -42,10 +43,10 @@ func (s *Service) Recover(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("reading the unit of sandbox %s: %w", sb.ID, err)
 		}
-		sb.state = sandboxStateOf(sb, st.ActiveState)
-		s.sandboxes.publish(sb)
+		sb.State = sandboxStateOf(sb, st.ActiveState)
+		s.sandboxes.Publish(sb)
 	}
-	units, err := s.systemd.ListUnits(ctx, unitPrefix+"*")
+	units, err := s.systemd.ListUnits(ctx, store.UnitPrefix+"*")
 	if err != nil {
 		return err
 	}
@@ -62,7 +63,7 @@ func (s *Service) Recover(ctx context.Context) error {
 			_ = s.systemd.ResetFailed(ctx, u)
 		}
 	}
-	containers, corrupt, err := s.containers.load()
+	containers, corrupt, err := s.containers.Load()
 	if err != nil {
 		return err
 	}
@@ -70,25 +71,25 @@ func (s *Service) Recover(ctx context.Context) error {
 		s.log.Error("skipping a container record that does not decode", "error", err)
 	}
 	for _, c := range containers {
-		if _, err := s.sandboxes.get(c.SandboxID); err != nil || c.Phase == phaseCreating {
+		if _, err := s.sandboxes.Get(c.SandboxID); err != nil || c.Phase == store.PhaseCreating {
 			// Its pod is gone, or rktlet died adding it (the kubelet
 			// creates it again; the app, if added, goes with the pod).
-			sb, _ := s.sandboxes.get(c.SandboxID)
+			sb, _ := s.sandboxes.Get(c.SandboxID)
 			if err := s.limits.Release(ctx, cgroupPod(sb), c.ID, c.App, c.CgroupsV1); err != nil {
 				s.log.Warn("removing the cgroups of a container", "container", c.ID, "error", err)
 			}
-			_ = s.containers.delete(c.ID)
+			_ = s.containers.Delete(c.ID)
 			continue
 		}
-		s.containers.publish(c)
+		s.containers.Publish(c)
 	}
-	for _, sb := range s.sandboxes.list() {
+	for _, sb := range s.sandboxes.List() {
 		s.followPod(sb)
-		if sb.state == runtimeapi.PodSandboxState_SANDBOX_READY {
+		if sb.State == runtimeapi.PodSandboxState_SANDBOX_READY {
 			s.limits.Recover(ctx, cgroupPod(sb))
 		}
 	}
-	s.log.Info("recovered pod sandboxes", "count", len(s.sandboxes.list()), "containers", len(s.containers.list()))
+	s.log.Info("recovered pod sandboxes", "count", len(s.sandboxes.List()), "containers", len(s.containers.List()))
 	s.recovered.Store(true)
 	return nil
 }
@@ -120,8 +121,8 @@ func (s *Service) RecoveryGate(fullMethod string) error {
 
 // sandboxStateOf maps a unit's ActiveState to the sandbox state: READY only
 // while the unit runs and the sandbox was fully created and not stopped.
-func sandboxStateOf(sb *sandbox, activeState string) runtimeapi.PodSandboxState {
-	if sb.Phase == phaseCreated && (activeState == "active" || activeState == "reloading") {
+func sandboxStateOf(sb *store.Sandbox, activeState string) runtimeapi.PodSandboxState {
+	if sb.Phase == store.PhaseCreated && (activeState == "active" || activeState == "reloading") {
 		return runtimeapi.PodSandboxState_SANDBOX_READY
 	}
 	return runtimeapi.PodSandboxState_SANDBOX_NOTREADY
@@ -133,13 +134,13 @@ func sandboxStateOf(sb *sandbox, activeState string) runtimeapi.PodSandboxState 
 // start job said it is done.
 func (s *Service) WatchUnits(ctx context.Context) {
 	events := make(chan systemd.UnitEvent, 256)
-	go systemd.Watch(ctx, unitPrefix, events, func() { s.refreshAll(ctx) })
+	go systemd.Watch(ctx, store.UnitPrefix, events, func() { s.refreshAll(ctx) })
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case ev := <-events:
-			if sb, ok := s.sandboxes.byUnit(ev.Unit); ok {
+			if sb, ok := s.sandboxes.ByUnit(ev.Unit); ok {
 				s.refresh(ctx, sb.ID)
 			}
 		}
@@ -147,14 +148,14 @@ func (s *Service) WatchUnits(ctx context.Context) {
 }
 
 func (s *Service) refreshAll(ctx context.Context) {
-	for _, sb := range s.sandboxes.list() {
+	for _, sb := range s.sandboxes.List() {
 		s.refresh(ctx, sb.ID)
 	}
 }
 
 // refresh reads one sandbox's unit state and applies it.
 func (s *Service) refresh(ctx context.Context, id string) {
-	sb, err := s.sandboxes.get(id)
+	sb, err := s.sandboxes.Get(id)
 	if err != nil {
 		return
 	}
@@ -166,14 +167,14 @@ func (s *Service) refresh(ctx context.Context, id string) {
 		return
 	}
 	// Applied to the item as it is now: a Run or Stop may have replaced it.
-	s.sandboxes.update(id, func(cur *sandbox) *sandbox {
+	s.sandboxes.Update(id, func(cur *store.Sandbox) *store.Sandbox {
 		state := sandboxStateOf(cur, st.ActiveState)
-		if state == cur.state {
+		if state == cur.State {
 			return cur
 		}
 		s.log.Info("pod sandbox state changed", "id", id, "unit", cur.Unit, "activeState", st.ActiveState, "result", st.Result, "state", state.String())
 		updated := *cur
-		updated.state = state
+		updated.State = state
 		return &updated
 	})
 }

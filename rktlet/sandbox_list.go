@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 
+	"github.com/rktlet/rktlet/internal/store"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -11,34 +12,24 @@ import (
 func (s *Service) ListPodSandbox(ctx context.Context, req *runtimeapi.ListPodSandboxRequest) (*runtimeapi.ListPodSandboxResponse, error) {
 	f := req.GetFilter()
 	resp := &runtimeapi.ListPodSandboxResponse{}
-	for _, sb := range s.sandboxes.list() {
+	for _, sb := range s.sandboxes.List() {
 		if f.GetId() != "" && !strings.HasPrefix(sb.ID, f.GetId()) {
 			continue
 		}
-		if f.GetState() != nil && f.GetState().GetState() != sb.state {
+		if f.GetState() != nil && f.GetState().GetState() != sb.State {
 			continue
 		}
-		if !matchLabels(sb.config.GetLabels(), f.GetLabelSelector()) {
+		if !store.MatchLabels(sb.Config.GetLabels(), f.GetLabelSelector()) {
 			continue
 		}
 		resp.Items = append(resp.Items, &runtimeapi.PodSandbox{
 			Id:          sb.ID,
-			Metadata:    sb.config.GetMetadata(),
-			State:       sb.state,
+			Metadata:    sb.Config.GetMetadata(),
+			State:       sb.State,
 			CreatedAt:   sb.CreatedAt,
-			Labels:      sb.config.GetLabels(),
-			Annotations: sb.config.GetAnnotations(),
+			Labels:      sb.Config.GetLabels(),
+			Annotations: sb.Config.GetAnnotations(),
 		})
 	}
 	return resp, nil
-}
-
-// matchLabels tells whether labels hold every key/value of the selector.
-func matchLabels(labels, selector map[string]string) bool {
-	for k, v := range selector {
-		if got, ok := labels[k]; !ok || got != v {
-			return false
-		}
-	}
-	return true
 }

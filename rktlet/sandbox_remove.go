@@ -11,16 +11,16 @@ import (
 // RemovePodSandbox stops a pod if needed and removes it: unit, network, rkt
 // pod and state. Removing an unknown sandbox is not an error.
 func (s *Service) RemovePodSandbox(ctx context.Context, req *runtimeapi.RemovePodSandboxRequest) (*runtimeapi.RemovePodSandboxResponse, error) {
-	sb, err := s.sandboxes.get(req.GetPodSandboxId())
+	sb, err := s.sandboxes.Get(req.GetPodSandboxId())
 	if errors.Is(err, errdefs.ErrNotFound) {
 		return &runtimeapi.RemovePodSandboxResponse{}, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	unlock := s.sandboxes.lock(sb.ID)
+	unlock := s.sandboxes.Lock(sb.ID)
 	defer unlock()
-	if sb, err = s.sandboxes.get(sb.ID); errors.Is(err, errdefs.ErrNotFound) {
+	if sb, err = s.sandboxes.Get(sb.ID); errors.Is(err, errdefs.ErrNotFound) {
 		return &runtimeapi.RemovePodSandboxResponse{}, nil
 	}
 	if err := s.teardownSandbox(ctx, sb, teardownRemove); err != nil {

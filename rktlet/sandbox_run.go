@@ -19,6 +19,7 @@ import (
 	"github.com/rktlet/rktlet/errdefs"
 	"github.com/rktlet/rktlet/internal/appspec"
 	"github.com/rktlet/rktlet/internal/metrics"
+	"github.com/rktlet/rktlet/internal/store"
 	"github.com/rktlet/rktlet/network"
 	"github.com/rktlet/rktlet/systemd"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -42,28 +43,28 @@ func (s *Service) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandb
 	// The name is reserved before any work: concurrent identical calls (a
 	// kubelet retrying while the first is still starting the pod) wait
 	// here, then get the pod the first one made.
-	unlockName := s.sandboxes.lockName(sandboxName(cfg.GetMetadata()))
+	unlockName := s.sandboxes.LockName(sandboxName(cfg.GetMetadata()))
 	defer unlockName()
 	if existing := s.sandboxByName(cfg.GetMetadata()); existing != nil {
-		if existing.state == runtimeapi.PodSandboxState_SANDBOX_READY {
+		if existing.State == runtimeapi.PodSandboxState_SANDBOX_READY {
 			// A kubelet retrying after a timeout gets the pod it asked for.
 			return &runtimeapi.RunPodSandboxResponse{PodSandboxId: existing.ID}, nil
 		}
-		return nil, fmt.Errorf("pod sandbox %s already exists as %s (%s): %w", sandboxName(cfg.GetMetadata()), existing.ID, existing.state, errdefs.ErrAlreadyExists)
+		return nil, fmt.Errorf("pod sandbox %s already exists as %s (%s): %w", sandboxName(cfg.GetMetadata()), existing.ID, existing.State, errdefs.ErrAlreadyExists)
 	}
 
 	id, err := newID()
 	if err != nil {
 		return nil, err
 	}
-	unlock := s.sandboxes.lock(id)
+	unlock := s.sandboxes.Lock(id)
 	defer unlock()
-	sb, err := newSandbox(id, cfg)
+	sb, err := store.NewSandbox(id, cfg)
 	if err != nil {
 		return nil, err
 	}
 	sb.HostNetwork = cfg.GetLinux().GetSecurityContext().GetNamespaceOptions().GetNetwork() == runtimeapi.NamespaceMode_NODE
-	if err := s.sandboxes.create(sb); err != nil {
+	if err := s.sandboxes.Create(sb); err != nil {
 		return nil, err
 	}
 	if latest, err := s.startSandbox(ctx, sb); err != nil {
@@ -176,9 +177,9 @@ func sandboxName(md *runtimeapi.PodSandboxMetadata) string {
 	return fmt.Sprintf("%s/%s (uid %s, attempt %d)", md.GetNamespace(), md.GetName(), md.GetUid(), md.GetAttempt())
 }
 
-func (s *Service) sandboxByName(md *runtimeapi.PodSandboxMetadata) *sandbox {
-	for _, sb := range s.sandboxes.list() {
-		m := sb.metadata()
+func (s *Service) sandboxByName(md *runtimeapi.PodSandboxMetadata) *store.Sandbox {
+	for _, sb := range s.sandboxes.List() {
+		m := sb.Metadata()
 		if m.GetName() == md.GetName() && m.GetNamespace() == md.GetNamespace() && m.GetUid() == md.GetUid() && m.GetAttempt() == md.GetAttempt() {
 			return sb
 		}
@@ -201,29 +202,29 @@ func (s *Service) uuidFile(id string) string {
 // startSandbox does the work of RunPodSandbox after the record is written.
 // Published records are never changed: each step saves a new copy, and the
 // last one is returned, also on failure, for the undo.
-func (s *Service) startSandbox(ctx context.Context, published *sandbox) (*sandbox, error) {
+func (s *Service) startSandbox(ctx context.Context, published *store.Sandbox) (*store.Sandbox, error) {
 	sb := published
-	step := func(change func(next *sandbox)) error {
-		next, err := s.sandboxes.replace(sb.ID, change)
+	step := func(change func(next *store.Sandbox)) error {
+		next, err := s.sandboxes.Replace(sb.ID, change)
 		if err == nil {
 			sb = next
 		}
 		return err
 	}
-	cfg := sb.config
+	cfg := sb.Config
 	if !sb.HostNetwork {
-		path, err := network.NewNetNS(sb.netnsName())
+		path, err := network.NewNetNS(sb.NetNSName())
 		if err != nil {
 			return sb, err
 		}
-		if err := step(func(next *sandbox) { next.NetNS = path }); err != nil {
+		if err := step(func(next *store.Sandbox) { next.NetNS = path }); err != nil {
 			return sb, err
 		}
 		ips, err := s.network.Setup(ctx, podNetwork(sb))
 		if err != nil {
 			return sb, fmt.Errorf("networking pod %s: %w", sandboxName(cfg.GetMetadata()), err)
 		}
-		if err := step(func(next *sandbox) { next.IPs = ips }); err != nil {
+		if err := step(func(next *store.Sandbox) { next.IPs = ips }); err != nil {
 			return sb, err
 		}
 	}
@@ -237,7 +238,7 @@ func (s *Service) startSandbox(ctx context.Context, published *sandbox) (*sandbo
 	if err != nil {
 		return sb, fmt.Errorf("pod %s started but rkt wrote no pod UUID: %w", sb.Unit, err)
 	}
-	if err := step(func(next *sandbox) { next.RktUUID = strings.TrimSpace(string(uuid)) }); err != nil {
+	if err := step(func(next *store.Sandbox) { next.RktUUID = strings.TrimSpace(string(uuid)) }); err != nil {
 		return sb, err
 	}
 	// Ready for the kubelet means ready for containers.
@@ -257,9 +258,9 @@ func (s *Service) startSandbox(ctx context.Context, published *sandbox) (*sandbo
 			return sb, fmt.Errorf("setting the sysctls of pod %s: %w", sb.Unit, err)
 		}
 	}
-	if err := step(func(next *sandbox) {
-		next.Phase = phaseCreated
-		next.state = runtimeapi.PodSandboxState_SANDBOX_READY
+	if err := step(func(next *store.Sandbox) {
+		next.Phase = store.PhaseCreated
+		next.State = runtimeapi.PodSandboxState_SANDBOX_READY
 	}); err != nil {
 		return sb, err
 	}
@@ -267,10 +268,10 @@ func (s *Service) startSandbox(ctx context.Context, published *sandbox) (*sandbo
 	return sb, nil
 }
 
-func podNetwork(sb *sandbox) network.Pod {
-	md := sb.metadata()
+func podNetwork(sb *store.Sandbox) network.Pod {
+	md := sb.Metadata()
 	pod := network.Pod{ID: sb.ID, Name: md.GetName(), Namespace: md.GetNamespace(), UID: md.GetUid(), NetNS: sb.NetNS}
-	for _, pm := range sb.config.GetPortMappings() {
+	for _, pm := range sb.Config.GetPortMappings() {
 		proto := strings.ToLower(pm.GetProtocol().String())
 		pod.Ports = append(pod.Ports, network.PortMapping{
 			HostPort: pm.GetHostPort(), ContainerPort: pm.GetContainerPort(), Protocol: proto, HostIP: pm.GetHostIp(),
@@ -280,8 +281,8 @@ func podNetwork(sb *sandbox) network.Pod {
 }
 
 // rktSandboxArgs is the pod unit's command line.
-func (s *Service) rktSandboxArgs(sb *sandbox) []string {
-	cfg := sb.config
+func (s *Service) rktSandboxArgs(sb *store.Sandbox) []string {
+	cfg := sb.Config
 	args := []string{
 		s.config.RktPath,
 		"--dir=" + s.config.RktDataDir,
@@ -334,8 +335,8 @@ func (s *Service) rktSandboxArgs(sb *sandbox) []string {
 	return args
 }
 
-func (s *Service) unitProperties(sb *sandbox) []systemd.Property {
-	md := sb.metadata()
+func (s *Service) unitProperties(sb *store.Sandbox) []systemd.Property {
+	md := sb.Metadata()
 	props := []systemd.Property{
 		systemd.PropString("Description", fmt.Sprintf("rktlet pod %s/%s", md.GetNamespace(), md.GetName())),
 		systemd.PropExecStart(s.rktSandboxArgs(sb)),
@@ -354,7 +355,7 @@ func (s *Service) unitProperties(sb *sandbox) []systemd.Property {
 		// still be filtered. nspawn does not pass it on to the pod.
 		systemd.PropStrings("Environment", []string{"RKT_EXPERIMENT_APP=true", "RKT_EXPERIMENT_ATTACH=true", "SYSTEMD_SECCOMP=0", s.ownerMark()}),
 	}
-	if parent := sb.config.GetLinux().GetCgroupParent(); strings.HasSuffix(parent, ".slice") {
+	if parent := sb.Config.GetLinux().GetCgroupParent(); strings.HasSuffix(parent, ".slice") {
 		props = append(props, systemd.PropString("Slice", filepath.Base(parent)))
 	} else if parent != "" {
 		s.log.Warn("cgroup parent is not a systemd slice; the pod goes to the default slice (rktlet uses the systemd cgroup driver)", "id", sb.ID, "cgroupParent", parent)
@@ -372,7 +373,7 @@ func (s *Service) ownerMark() string { return "RKTLET_STATE_DIR=" + s.config.Sta
 
 // unitStartError explains a failed start with the unit's result and the
 // last lines of its journal.
-func (s *Service) unitStartError(ctx context.Context, sb *sandbox, startErr error) error {
+func (s *Service) unitStartError(ctx context.Context, sb *store.Sandbox, startErr error) error {
 	result := "unknown"
 	if st, err := s.systemd.State(context.WithoutCancel(ctx), sb.Unit); err == nil && st.Result != "" {
 		result = st.Result

@@ -12,15 +12,15 @@ import (
 // PodSandboxStatus answers from the in-memory index, kept current by
 // systemd's signals: no process is spawned.
 func (s *Service) PodSandboxStatus(ctx context.Context, req *runtimeapi.PodSandboxStatusRequest) (*runtimeapi.PodSandboxStatusResponse, error) {
-	sb, err := s.sandboxes.get(req.GetPodSandboxId())
+	sb, err := s.sandboxes.Get(req.GetPodSandboxId())
 	if err != nil {
 		return nil, err
 	}
-	cfg := sb.config
+	cfg := sb.Config
 	status := &runtimeapi.PodSandboxStatus{
 		Id:          sb.ID,
 		Metadata:    cfg.GetMetadata(),
-		State:       sb.state,
+		State:       sb.State,
 		CreatedAt:   sb.CreatedAt,
 		Labels:      cfg.GetLabels(),
 		Annotations: cfg.GetAnnotations(),
@@ -28,7 +28,7 @@ func (s *Service) PodSandboxStatus(ctx context.Context, req *runtimeapi.PodSandb
 			Namespaces: &runtimeapi.Namespace{Options: cfg.GetLinux().GetSecurityContext().GetNamespaceOptions()},
 		},
 	}
-	if len(sb.IPs) > 0 && sb.state == runtimeapi.PodSandboxState_SANDBOX_READY {
+	if len(sb.IPs) > 0 && sb.State == runtimeapi.PodSandboxState_SANDBOX_READY {
 		status.Network = &runtimeapi.PodSandboxNetworkStatus{Ip: sb.IPs[0]}
 		for _, ip := range sb.IPs[1:] {
 			status.Network.AdditionalIps = append(status.Network.AdditionalIps, &runtimeapi.PodIP{Ip: ip})
@@ -36,7 +36,7 @@ func (s *Service) PodSandboxStatus(ctx context.Context, req *runtimeapi.PodSandb
 	}
 	resp := &runtimeapi.PodSandboxStatusResponse{Status: status}
 	if req.GetVerbose() {
-		resources, err := protojson.Marshal(sb.resources())
+		resources, err := protojson.Marshal(sb.Resources())
 		if err != nil {
 			return nil, err
 		}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/rktlet/rktlet/errdefs"
+	"github.com/rktlet/rktlet/internal/store"
 	"github.com/rktlet/rktlet/network"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -16,16 +17,16 @@ import (
 // StopPodSandbox stops a pod's unit and takes its network down. Stopping a
 // stopped or unknown sandbox is not an error.
 func (s *Service) StopPodSandbox(ctx context.Context, req *runtimeapi.StopPodSandboxRequest) (*runtimeapi.StopPodSandboxResponse, error) {
-	sb, err := s.sandboxes.get(req.GetPodSandboxId())
+	sb, err := s.sandboxes.Get(req.GetPodSandboxId())
 	if errors.Is(err, errdefs.ErrNotFound) {
 		return &runtimeapi.StopPodSandboxResponse{}, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	unlock := s.sandboxes.lock(sb.ID)
+	unlock := s.sandboxes.Lock(sb.ID)
 	defer unlock()
-	if sb, err = s.sandboxes.get(sb.ID); errors.Is(err, errdefs.ErrNotFound) {
+	if sb, err = s.sandboxes.Get(sb.ID); errors.Is(err, errdefs.ErrNotFound) {
 		return &runtimeapi.StopPodSandboxResponse{}, nil
 	}
 	if err := s.teardownSandbox(ctx, sb, teardownStop); err != nil {
@@ -51,7 +52,7 @@ const (
 // teardownSandbox stops the unit and removes the network and, when asked,
 // the rkt pod and the sandbox's state. Every step tolerates what an earlier,
 // interrupted teardown already did.
-func (s *Service) teardownSandbox(ctx context.Context, sb *sandbox, mode teardownMode) error {
+func (s *Service) teardownSandbox(ctx context.Context, sb *store.Sandbox, mode teardownMode) error {
 	remove := mode != teardownStop
 	var errs []error
 	if err := s.systemd.StopUnit(ctx, sb.Unit); err != nil {
@@ -60,12 +61,12 @@ func (s *Service) teardownSandbox(ctx context.Context, sb *sandbox, mode teardow
 	if err := s.systemd.ResetFailed(ctx, sb.Unit); err != nil {
 		errs = append(errs, err)
 	}
-	if !sb.HostNetwork && (sb.NetNS != "" || sb.Phase != phaseStopped) {
+	if !sb.HostNetwork && (sb.NetNS != "" || sb.Phase != store.PhaseStopped) {
 		pod := podNetwork(sb)
 		if pod.NetNS == "" {
 			// Interrupted between the namespace's creation and the record
 			// naming it.
-			pod.NetNS = filepath.Join(network.NetNSDir, sb.netnsName())
+			pod.NetNS = filepath.Join(network.NetNSDir, sb.NetNSName())
 		}
 		if err := s.network.Teardown(ctx, pod); err != nil {
 			errs = append(errs, fmt.Errorf("taking down the network of pod %s: %w", sb.ID, err))
@@ -81,10 +82,10 @@ func (s *Service) teardownSandbox(ctx context.Context, sb *sandbox, mode teardow
 		s.log.Error("undoing a pod that failed to start: some steps failed", "id", sb.ID, "error", errors.Join(errs...))
 	}
 	if !remove {
-		_, err := s.sandboxes.replace(sb.ID, func(next *sandbox) {
-			next.Phase = phaseStopped
+		_, err := s.sandboxes.Replace(sb.ID, func(next *store.Sandbox) {
+			next.Phase = store.PhaseStopped
 			next.NetNS = ""
-			next.state = runtimeapi.PodSandboxState_SANDBOX_NOTREADY
+			next.State = runtimeapi.PodSandboxState_SANDBOX_NOTREADY
 		})
 		return err
 	}
@@ -105,17 +106,17 @@ func (s *Service) teardownSandbox(ctx context.Context, sb *sandbox, mode teardow
 		}
 	}
 	s.cpuSamples.Forget("pod:" + sb.ID)
-	for _, c := range s.containers.inSandbox(sb.ID) {
+	for _, c := range s.containers.InSandbox(sb.ID) {
 		s.cpuSamples.Forget(c.ID)
 		if err := s.limits.Release(ctx, cgroupPod(sb), c.ID, c.App, c.CgroupsV1); err != nil {
 			return fmt.Errorf("removing the cgroups of container %s: %w", c.ID, err)
 		}
-		if err := s.containers.delete(c.ID); err != nil {
+		if err := s.containers.Delete(c.ID); err != nil {
 			return err
 		}
 	}
 	if err := os.Remove(s.uuidFile(sb.ID)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	return s.sandboxes.delete(sb.ID)
+	return s.sandboxes.Delete(sb.ID)
 }

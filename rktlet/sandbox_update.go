@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/rktlet/rktlet/internal/cgroups"
+	"github.com/rktlet/rktlet/internal/store"
 	"google.golang.org/protobuf/encoding/protojson"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -21,7 +22,7 @@ func (s *Service) UpdatePodSandboxResources(_ context.Context, req *runtimeapi.U
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
 	}
-	sb, err := s.sandboxes.get(req.GetPodSandboxId())
+	sb, err := s.sandboxes.Get(req.GetPodSandboxId())
 	if err != nil {
 		return nil, err
 	}
@@ -30,25 +31,10 @@ func (s *Service) UpdatePodSandboxResources(_ context.Context, req *runtimeapi.U
 	if err != nil {
 		return nil, err
 	}
-	unlock := s.sandboxes.lock(sb.ID)
+	unlock := s.sandboxes.Lock(sb.ID)
 	defer unlock()
-	if _, err := s.sandboxes.replace(sb.ID, func(next *sandbox) { next.Resources = raw }); err != nil {
+	if _, err := s.sandboxes.Replace(sb.ID, func(next *store.Sandbox) { next.ResourcesJSON = raw }); err != nil {
 		return nil, err
 	}
 	return &runtimeapi.UpdatePodSandboxResourcesResponse{}, nil
-}
-
-// resources are the pod's overhead and resources: the last resize's, or
-// those it was created with.
-func (sb *sandbox) resources() *runtimeapi.LinuxPodSandboxConfig {
-	cfg := &runtimeapi.LinuxPodSandboxConfig{
-		Overhead: sb.config.GetLinux().GetOverhead(), Resources: sb.config.GetLinux().GetResources(),
-	}
-	if len(sb.Resources) > 0 {
-		updated := &runtimeapi.LinuxPodSandboxConfig{}
-		if protojson.Unmarshal(sb.Resources, updated) == nil {
-			cfg = updated
-		}
-	}
-	return cfg
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/rktlet/rktlet/image"
 	"github.com/rktlet/rktlet/internal/cgroups"
 	"github.com/rktlet/rktlet/internal/stage1"
+	"github.com/rktlet/rktlet/internal/store"
 	"github.com/rktlet/rktlet/network"
 	"github.com/rktlet/rktlet/streaming"
 	"github.com/rktlet/rktlet/systemd"
@@ -89,7 +90,7 @@ type containerLimiter interface {
 }
 
 // cgroupPod is what the limiter knows of a pod.
-func cgroupPod(sb *sandbox) cgroups.Pod {
+func cgroupPod(sb *store.Sandbox) cgroups.Pod {
 	if sb == nil {
 		return cgroups.Pod{}
 	}
@@ -113,8 +114,8 @@ type Service struct {
 
 	imageFS, podFS *fsUsageCache
 
-	sandboxes  *sandboxStore
-	containers *containerStore
+	sandboxes  *store.Sandboxes
+	containers *store.Containers
 	appCgroups *cgroups.Apps
 	// cgroupMode is the host's (internal/cgroups), limits its limiter.
 	cgroupMode cgroups.Mode
@@ -159,8 +160,8 @@ func New(d Deps) *Service {
 		systemd:    d.Systemd,
 		rktVersion: newRktProbe(cfg.RktPath, d.Rkt),
 		rktCmd:     d.Rkt,
-		sandboxes:  newSandboxStore(cfg.StateDir),
-		containers: newContainerStore(cfg.StateDir),
+		sandboxes:  store.NewSandboxes(cfg.StateDir),
+		containers: store.NewContainers(cfg.StateDir),
 		accounts:   image.NewAccountsCache(cfg.RktDataDir),
 		pods:       stage1.NewPods(cfg.RktDataDir, log),
 		network:    d.Network,

@@ -17,7 +17,7 @@ import (
 // each pod's apps (rkt/status: <app>-created, <app>-started, and <app> with
 // the exit code), kept current by inotify events on every pod's status
 // directory. Container states come from these files (see the state machine
-// in rktlet/container_store.go); with the copy, List and Status read memory rather
+// in internal/store/containers.go); with the copy, List and Status read memory rather
 // than a few files per container per call, and a Stop waiting for the exit
 // is woken by the write instead of polling.
 //

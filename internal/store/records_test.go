@@ -1,4 +1,4 @@
-package rktlet
+package store
 
 import (
 	"errors"
@@ -14,15 +14,15 @@ import (
 // load.
 func TestCorruptRecordQuarantined(t *testing.T) {
 	stateDir := t.TempDir()
-	store := newSandboxStore(stateDir)
-	good, err := newSandbox("good", &runtimeapi.PodSandboxConfig{Metadata: &runtimeapi.PodSandboxMetadata{Name: "p", Namespace: "n", Uid: "u"}})
+	store := NewSandboxes(stateDir)
+	good, err := NewSandbox("good", &runtimeapi.PodSandboxConfig{Metadata: &runtimeapi.PodSandboxMetadata{Name: "p", Namespace: "n", Uid: "u"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := os.MkdirAll(store.dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if err := store.create(good); err != nil {
+	if err := store.Create(good); err != nil {
 		t.Fatal(err)
 	}
 	bad := filepath.Join(store.dir, "bad.json")
@@ -32,7 +32,7 @@ func TestCorruptRecordQuarantined(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(store.dir, "renamed.json"), []byte(`{"id": "good", "config": {}}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	items, corrupt, err := newSandboxStore(stateDir).load()
+	items, corrupt, err := NewSandboxes(stateDir).Load()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,32 +50,32 @@ func TestCorruptRecordQuarantined(t *testing.T) {
 
 // replace publishes a changed copy: an item a reader holds never changes.
 func TestReplaceLeavesPublishedItemAlone(t *testing.T) {
-	store := newSandboxStore(t.TempDir())
+	store := NewSandboxes(t.TempDir())
 	if err := os.MkdirAll(store.dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	sb, err := newSandbox("pod", &runtimeapi.PodSandboxConfig{Metadata: &runtimeapi.PodSandboxMetadata{Name: "p", Namespace: "n", Uid: "u"}})
+	sb, err := NewSandbox("pod", &runtimeapi.PodSandboxConfig{Metadata: &runtimeapi.PodSandboxMetadata{Name: "p", Namespace: "n", Uid: "u"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := store.create(sb); err != nil {
+	if err := store.Create(sb); err != nil {
 		t.Fatal(err)
 	}
-	held, _ := store.get("pod")
-	next, err := store.replace("pod", func(n *sandbox) { n.Phase = phaseStopped })
+	held, _ := store.Get("pod")
+	next, err := store.Replace("pod", func(n *Sandbox) { n.Phase = PhaseStopped })
 	if err != nil {
 		t.Fatal(err)
 	}
-	if held.Phase != phaseCreating || next.Phase != phaseStopped {
+	if held.Phase != PhaseCreating || next.Phase != PhaseStopped {
 		t.Fatalf("held %s, next %s", held.Phase, next.Phase)
 	}
-	if cur, _ := store.get("pod"); cur != next {
+	if cur, _ := store.Get("pod"); cur != next {
 		t.Fatal("replace did not publish its copy")
 	}
-	if _, err := store.replace("nope", func(*sandbox) {}); !errors.Is(err, errdefs.ErrNotFound) {
+	if _, err := store.Replace("nope", func(*Sandbox) {}); !errors.Is(err, errdefs.ErrNotFound) {
 		t.Fatalf("replace of an unknown item: %v", err)
 	}
-	if _, err := store.replace("po", func(*sandbox) {}); err == nil {
+	if _, err := store.Replace("po", func(*Sandbox) {}); err == nil {
 		t.Fatal("replace by ID prefix succeeded")
 	}
 }

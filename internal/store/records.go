@@ -1,4 +1,8 @@
-package rktlet
+// Package store keeps rktlet's sandbox and container records: an in-memory
+// index that is also written to the state directory, with copy-on-write
+// updates, name reservation, ID-prefix lookup, label matching and the
+// quarantine of records that do not read back.
+package store
 
 import (
 	"encoding/json"
@@ -16,23 +20,23 @@ import (
 	"github.com/rktlet/rktlet/internal/keyedlock"
 )
 
-// record is an item a recordStore keeps: a sandbox or a container.
-type record[T any] interface {
-	key() string
-	created() int64
+// Record is an item Records keeps: a sandbox or a container.
+type Record[T any] interface {
+	Key() string
+	Created() int64
 	// persisted is what goes to disk for it.
-	persisted() any
+	Persisted() any
 	// clone is a copy to change: replace hands it to its change function,
 	// so that no published item is ever written to.
-	clone() T
+	Clone() T
 }
 
-// recordStore keeps items of one kind in memory, each also written to
+// Records keeps items of one kind in memory, each also written to
 // dir/<id>.json. A published item is never changed: create publishes a new
 // one, replace a changed copy of the current one, so a caller may read the
 // item it got without a lock. Operations on one item are serialized with
 // lock(id).
-type recordStore[T record[T]] struct {
+type Records[T Record[T]] struct {
 	dir  string
 	kind string // "pod sandbox", "container": for messages
 
@@ -42,34 +46,34 @@ type recordStore[T record[T]] struct {
 	names keyedlock.Locks
 }
 
-func newRecordStore[T record[T]](dir, kind string) *recordStore[T] {
-	return &recordStore[T]{dir: dir, kind: kind, items: map[string]T{}}
+func NewRecords[T Record[T]](dir, kind string) *Records[T] {
+	return &Records[T]{dir: dir, kind: kind, items: map[string]T{}}
 }
 
-// lock takes the operation lock of one ID.
-func (s *recordStore[T]) lock(id string) func() { return s.locks.Lock(id) }
+// Lock takes the operation Lock of one ID.
+func (s *Records[T]) Lock(id string) func() { return s.locks.Lock(id) }
 
-// lockName reserves a name (a pod's metadata, a container's name and
+// LockName reserves a name (a pod's metadata, a container's name and
 // attempt in its pod) for the time of a creation: a concurrent creation of
 // the same name waits, then finds the first one's item.
-func (s *recordStore[T]) lockName(name string) func() { return s.names.Lock(name) }
+func (s *Records[T]) LockName(name string) func() { return s.names.Lock(name) }
 
-// create writes the record of an item not published yet (new, or read
+// Create writes the record of an item not published yet (new, or read
 // back at recovery) and publishes it.
-func (s *recordStore[T]) create(item T) error { return s.write(item) }
+func (s *Records[T]) Create(item T) error { return s.write(item) }
 
-// replace writes and publishes a copy of the current item as change made
+// Replace writes and publishes a copy of the current item as change made
 // it, and returns that copy.
-func (s *recordStore[T]) replace(id string, change func(next T)) (T, error) {
-	cur, err := s.get(id)
+func (s *Records[T]) Replace(id string, change func(next T)) (T, error) {
+	cur, err := s.Get(id)
 	if err != nil {
 		return cur, err
 	}
-	if cur.key() != id {
+	if cur.Key() != id {
 		var zero T
 		return zero, fmt.Errorf("%s %s: replace needs the full ID", s.kind, id)
 	}
-	next := cur.clone()
+	next := cur.Clone()
 	change(next)
 	if err := s.write(next); err != nil {
 		return cur, err
@@ -78,28 +82,28 @@ func (s *recordStore[T]) replace(id string, change func(next T)) (T, error) {
 }
 
 // write writes an item's record and publishes it in memory.
-func (s *recordStore[T]) write(item T) error {
-	b, err := json.MarshalIndent(item.persisted(), "", "\t")
+func (s *Records[T]) write(item T) error {
+	b, err := json.MarshalIndent(item.Persisted(), "", "\t")
 	if err != nil {
 		return err
 	}
-	if err := atomicfile.WriteFile(filepath.Join(s.dir, item.key()+".json"), b, 0o600); err != nil {
-		return fmt.Errorf("writing the state of %s %s: %w", s.kind, item.key(), err)
+	if err := atomicfile.WriteFile(filepath.Join(s.dir, item.Key()+".json"), b, 0o600); err != nil {
+		return fmt.Errorf("writing the state of %s %s: %w", s.kind, item.Key(), err)
 	}
-	s.publish(item)
+	s.Publish(item)
 	return nil
 }
 
-// publish puts an item in memory only (recovery, state changes).
-func (s *recordStore[T]) publish(item T) {
+// Publish puts an item in memory only (recovery, state changes).
+func (s *Records[T]) Publish(item T) {
 	s.mu.Lock()
-	s.items[item.key()] = item
+	s.items[item.Key()] = item
 	s.mu.Unlock()
 }
 
-// update replaces an item in memory with what change returns, if it is
+// Update replaces an item in memory with what change returns, if it is
 // still there.
-func (s *recordStore[T]) update(id string, change func(T) T) {
+func (s *Records[T]) Update(id string, change func(T) T) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if cur, ok := s.items[id]; ok {
@@ -107,8 +111,8 @@ func (s *recordStore[T]) update(id string, change func(T) T) {
 	}
 }
 
-// delete forgets an item, on disk and in memory.
-func (s *recordStore[T]) delete(id string) error {
+// Delete forgets an item, on disk and in memory.
+func (s *Records[T]) Delete(id string) error {
 	if err := os.Remove(filepath.Join(s.dir, id+".json")); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("removing the state of %s %s: %w", s.kind, id, err)
 	}
@@ -118,8 +122,8 @@ func (s *recordStore[T]) delete(id string) error {
 	return nil
 }
 
-// get returns an item by full ID or unique ID prefix.
-func (s *recordStore[T]) get(idOrPrefix string) (T, error) {
+// Get returns an item by full ID or unique ID prefix.
+func (s *Records[T]) Get(idOrPrefix string) (T, error) {
 	var zero T
 	if idOrPrefix == "" {
 		return zero, fmt.Errorf("%s ID is empty: %w", s.kind, errdefs.ErrInvalidArgument)
@@ -146,15 +150,15 @@ func (s *recordStore[T]) get(idOrPrefix string) (T, error) {
 	return zero, fmt.Errorf("%s ID prefix %q is ambiguous: %w", s.kind, idOrPrefix, errdefs.ErrInvalidArgument)
 }
 
-// list returns every item, oldest first.
-func (s *recordStore[T]) list() []T {
+// List returns every item, oldest first.
+func (s *Records[T]) List() []T {
 	s.mu.RLock()
 	out := make([]T, 0, len(s.items))
 	for _, item := range s.items {
 		out = append(out, item)
 	}
 	s.mu.RUnlock()
-	sort.Slice(out, func(i, j int) bool { return out[i].created() < out[j].created() })
+	sort.Slice(out, func(i, j int) bool { return out[i].Created() < out[j].Created() })
 	return out
 }
 
@@ -163,7 +167,7 @@ func (s *recordStore[T]) list() []T {
 // says, is moved aside to the quarantine directory (state-dir/quarantine)
 // and reported in corrupt: one bad file must not keep everything else from
 // being recovered, and it stays there for an operator to look at.
-func (s *recordStore[T]) readAll(decode func(name string, data []byte) (T, error)) (items []T, corrupt []error, err error) {
+func (s *Records[T]) readAll(decode func(name string, data []byte) (T, error)) (items []T, corrupt []error, err error) {
 	// A rktlet killed while saving a record left its temporary file.
 	if err := atomicfile.RemoveStale(s.dir); err != nil {
 		return nil, nil, err
@@ -185,8 +189,8 @@ func (s *recordStore[T]) readAll(decode func(name string, data []byte) (T, error
 			return nil, nil, err
 		}
 		item, err := decode(e.Name(), b)
-		if err == nil && item.key() != strings.TrimSuffix(e.Name(), ".json") {
-			err = fmt.Errorf("it holds the record of %q", item.key())
+		if err == nil && item.Key() != strings.TrimSuffix(e.Name(), ".json") {
+			err = fmt.Errorf("it holds the record of %q", item.Key())
 		}
 		if err != nil {
 			moved, qerr := s.quarantine(path)
@@ -202,7 +206,7 @@ func (s *recordStore[T]) readAll(decode func(name string, data []byte) (T, error
 }
 
 // quarantine moves a record file to the state dir's quarantine folder.
-func (s *recordStore[T]) quarantine(path string) (string, error) {
+func (s *Records[T]) quarantine(path string) (string, error) {
 	dir := filepath.Join(filepath.Dir(s.dir), "quarantine")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", err
