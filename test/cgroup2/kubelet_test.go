@@ -25,7 +25,7 @@ type m = map[string]any
 // it starts within rktlet's 2 minutes in the emulated guest.
 func TestKubelet(t *testing.T) {
 	if os.Getenv("KUBELET") == "" {
-		t.Skip("KUBELET is not set: CGROUP2_KUBELET=1 make test-cgroup2 runs this test")
+		t.Skip("KUBELET is not set: make test-cgroup2 sets it, unless CGROUP2_KUBELET=0")
 	}
 	rt, _ := connect(t)
 	k, err := kubeletnode.Start(kubeletnode.Options{
