@@ -183,7 +183,7 @@ func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateCon
 		return nil, err
 	}
 	if skipped := s.limits.NotEnforced(c.Resources()); len(skipped) > 0 {
-		s.log.Info("container resources recorded but not enforced on this host", "container", id, "pod", sb.ID, "settings", skipped)
+		s.logger(ctx).Info("container resources recorded but not enforced on this host", "container", id, "pod", sb.ID, "settings", skipped)
 	}
 	return &runtimeapi.CreateContainerResponse{ContainerId: id}, nil
 }

@@ -118,12 +118,12 @@ func (s *Service) recordStartFailure(ctx context.Context, c *store.Container, sb
 	cleanupCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if err := s.killApp(cleanupCtx, sb, c); err != nil {
-		s.log.Warn("killing what a failed start left running", "container", c.ID, "error", err)
+		s.logger(ctx).Warn("killing what a failed start left running", "container", c.ID, "error", err)
 	}
 	if _, err := s.containers.Replace(c.ID, func(next *store.Container) {
 		next.StartError = cause.Error()
 		next.StartFailedAt = time.Now().UnixNano()
 	}); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
-		s.log.Error("recording a failed start", "container", c.ID, "error", err)
+		s.logger(ctx).Error("recording a failed start", "container", c.ID, "error", err)
 	}
 }

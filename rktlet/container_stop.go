@@ -64,7 +64,7 @@ func (s *Service) stopContainer(ctx context.Context, c *store.Container, timeout
 				return nil
 			}
 		} else {
-			s.log.Debug("signalling an app through its cgroup failed; using rkt app stop", "container", c.ID, "error", err)
+			s.logger(ctx).Debug("signalling an app through its cgroup failed; using rkt app stop", "container", c.ID, "error", err)
 			stopCtx, cancel := context.WithTimeout(ctx, timeout)
 			err := s.rktCmd.AppStop(stopCtx, sb.RktUUID, c.App)
 			cancel()

@@ -66,7 +66,7 @@ func (s *Service) UpdateContainerResources(ctx context.Context, req *runtimeapi.
 		return nil, err
 	}
 	if skipped := s.limits.NotEnforced(r); !slices.Equal(skipped, s.limits.NotEnforced(c.Resources())) && len(skipped) > 0 {
-		s.log.Info("container resources recorded but not enforced on this host", "container", c.ID, "settings", skipped)
+		s.logger(ctx).Info("container resources recorded but not enforced on this host", "container", c.ID, "settings", skipped)
 	}
 	return &runtimeapi.UpdateContainerResourcesResponse{}, nil
 }

@@ -75,7 +75,7 @@ func (n *nodeConfig) setPodCIDR(cidr string) error {
 // once the node has one. Pod addresses come from the CNI configuration's
 // IPAM, so the CIDR is recorded and reported (verbose Status), not applied:
 // an operator sees at once whether the two disagree.
-func (s *Service) UpdateRuntimeConfig(_ context.Context, req *runtimeapi.UpdateRuntimeConfigRequest) (*runtimeapi.UpdateRuntimeConfigResponse, error) {
+func (s *Service) UpdateRuntimeConfig(ctx context.Context, req *runtimeapi.UpdateRuntimeConfigRequest) (*runtimeapi.UpdateRuntimeConfigResponse, error) {
 	cidr := req.GetRuntimeConfig().GetNetworkConfig().GetPodCidr()
 	if err := validatePodCIDR(cidr); err != nil {
 		return nil, err
@@ -83,7 +83,7 @@ func (s *Service) UpdateRuntimeConfig(_ context.Context, req *runtimeapi.UpdateR
 	if err := s.node.setPodCIDR(cidr); err != nil {
 		return nil, err
 	}
-	s.log.Info("pod CIDR recorded", "podCIDR", cidr)
+	s.logger(ctx).Info("pod CIDR recorded", "podCIDR", cidr)
 	return &runtimeapi.UpdateRuntimeConfigResponse{}, nil
 }
 

@@ -72,7 +72,7 @@ func (s *Service) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandb
 		cleanupCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 		defer cancel()
 		if cerr := s.teardownSandbox(cleanupCtx, latest, teardownUndo); cerr != nil {
-			s.log.Error("undoing a pod that failed to start", "id", id, "error", cerr)
+			s.logger(ctx).Error("undoing a pod that failed to start", "id", id, "error", cerr)
 			return nil, fmt.Errorf("%w (undoing it also failed: %v)", err, cerr)
 		}
 		return nil, err
@@ -231,7 +231,7 @@ func (s *Service) startSandbox(ctx context.Context, published *store.Sandbox) (*
 
 	startCtx, cancel := context.WithTimeout(ctx, podStartTimeout)
 	defer cancel()
-	if err := s.systemd.StartTransientUnit(startCtx, sb.Unit, s.unitProperties(sb)); err != nil {
+	if err := s.systemd.StartTransientUnit(startCtx, sb.Unit, s.unitProperties(ctx, sb)); err != nil {
 		return sb, s.unitStartError(ctx, sb, err)
 	}
 	uuid, err := os.ReadFile(s.uuidFile(sb.ID))
@@ -335,7 +335,7 @@ func (s *Service) rktSandboxArgs(sb *store.Sandbox) []string {
 	return args
 }
 
-func (s *Service) unitProperties(sb *store.Sandbox) []systemd.Property {
+func (s *Service) unitProperties(ctx context.Context, sb *store.Sandbox) []systemd.Property {
 	md := sb.Metadata()
 	props := []systemd.Property{
 		systemd.PropString("Description", fmt.Sprintf("rktlet pod %s/%s", md.GetNamespace(), md.GetName())),
@@ -358,7 +358,7 @@ func (s *Service) unitProperties(sb *store.Sandbox) []systemd.Property {
 	if parent := sb.Config.GetLinux().GetCgroupParent(); strings.HasSuffix(parent, ".slice") {
 		props = append(props, systemd.PropString("Slice", filepath.Base(parent)))
 	} else if parent != "" {
-		s.log.Warn("cgroup parent is not a systemd slice; the pod goes to the default slice (rktlet uses the systemd cgroup driver)", "id", sb.ID, "cgroupParent", parent)
+		s.logger(ctx).Warn("cgroup parent is not a systemd slice; the pod goes to the default slice (rktlet uses the systemd cgroup driver)", "id", sb.ID, "cgroupParent", parent)
 	}
 	if sb.NetNS != "" {
 		props = append(props, systemd.PropString("NetworkNamespacePath", sb.NetNS))

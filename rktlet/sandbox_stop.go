@@ -79,7 +79,7 @@ func (s *Service) teardownSandbox(ctx context.Context, sb *store.Sandbox, mode t
 		if mode != teardownUndo {
 			return errors.Join(errs...)
 		}
-		s.log.Error("undoing a pod that failed to start: some steps failed", "id", sb.ID, "error", errors.Join(errs...))
+		s.logger(ctx).Error("undoing a pod that failed to start: some steps failed", "id", sb.ID, "error", errors.Join(errs...))
 	}
 	if !remove {
 		_, err := s.sandboxes.Replace(sb.ID, func(next *store.Sandbox) {

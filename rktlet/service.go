@@ -8,12 +8,14 @@ import (
 	"net/http"
 	"net/url"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/containernetworking/cni/libcni"
 	"github.com/rktlet/rktlet/cli"
 	"github.com/rktlet/rktlet/config"
 	"github.com/rktlet/rktlet/image"
 	"github.com/rktlet/rktlet/internal/cgroups"
+	"github.com/rktlet/rktlet/internal/logging"
 	"github.com/rktlet/rktlet/internal/stage1"
 	"github.com/rktlet/rktlet/internal/store"
 	"github.com/rktlet/rktlet/network"
@@ -89,6 +91,23 @@ type containerLimiter interface {
 	Recover(ctx context.Context, pod cgroups.Pod)
 }
 
+// appProcesses finds and signals an app's processes through its pod's
+// cgroups (cgroups.Apps).
+type appProcesses interface {
+	// Path is the app unit's cgroup, ContainerPath the container's (its
+	// slice on unified hosts, where the limits are).
+	Path(ctx context.Context, unit, app string) (string, error)
+	ContainerPath(ctx context.Context, unit, app string) (string, error)
+	PodInitPID(ctx context.Context, unit string) (int, error)
+	// RunningPID is a process of the app that runs in the app's own root.
+	RunningPID(ctx context.Context, unit, app string, podInit int) (int, error)
+	PIDs(ctx context.Context, unit, app string) ([]int, error)
+	Signal(ctx context.Context, unit, app string, sig syscall.Signal) error
+	Kill(ctx context.Context, unit, app string) error
+	// Forget drops what is cached of a removed pod.
+	Forget(unit string)
+}
+
 // cgroupPod is what the limiter knows of a pod.
 func cgroupPod(sb *store.Sandbox) cgroups.Pod {
 	if sb == nil {
@@ -116,7 +135,7 @@ type Service struct {
 
 	sandboxes  *store.Sandboxes
 	containers *store.Containers
-	appCgroups *cgroups.Apps
+	appCgroups appProcesses
 	// cgroupMode is the host's (internal/cgroups), limits its limiter.
 	cgroupMode cgroups.Mode
 	limits     containerLimiter
@@ -171,14 +190,15 @@ func New(d Deps) *Service {
 		podFS:      podFS,
 	}
 	s.cgroupMode = cgroups.DetectMode()
-	s.appCgroups = cgroups.NewApps(func(ctx context.Context, unit string) (string, error) {
+	apps := cgroups.NewApps(func(ctx context.Context, unit string) (string, error) {
 		st, err := d.Systemd.State(ctx, unit)
 		return st.ControlGroup, err
 	}, s.cgroupMode)
+	s.appCgroups = apps
 	if s.cgroupMode == cgroups.Unified {
-		s.limits = cgroups.NewV2(log, s.appCgroups)
+		s.limits = cgroups.NewV2(log, apps)
 	} else {
-		s.limits = cgroups.NewV1(log, s.appCgroups)
+		s.limits = cgroups.NewV1(log, apps)
 	}
 	log.Info("cgroup mode", "mode", s.cgroupMode, "limits", map[cgroups.Mode]string{
 		cgroups.Unified: "through the pod's systemd: a slice per container",
@@ -188,6 +208,10 @@ func New(d Deps) *Service {
 	s.stream = streaming.NewServer(d.StreamURL, &streaming.Runtime{Containers: s, Rkt: d.Rkt}, log)
 	return s
 }
+
+// logger is the logger of the request ctx belongs to (its number, method
+// and subjects, from the interceptor), or the service's.
+func (s *Service) logger(ctx context.Context) *slog.Logger { return logging.FromContext(ctx, s.log) }
 
 // StreamHandler serves the URLs Exec, Attach and PortForward hand out.
 func (s *Service) StreamHandler() http.Handler { return s.stream }
