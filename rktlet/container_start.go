@@ -42,6 +42,7 @@ func (s *Service) StartContainer(ctx context.Context, req *runtimeapi.StartConta
 	err = s.startApp(ctx, c, sb)
 	if err == nil {
 		err = s.waitAppRunning(ctx, c, sb, appRunningTimeout)
+		s.pods.SyncApp(sb.RktUUID, c.App)
 	}
 	if err != nil {
 		err = fmt.Errorf("starting container %s: %w", c.ID, err)

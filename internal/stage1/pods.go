@@ -109,6 +109,18 @@ func (p *Pods) App(uuid, app string) (AppFiles, error) {
 	return f, nil
 }
 
+// SyncApp brings the copy of an app's status files up to date with the
+// disk at once. StartContainer calls it before it answers: the inotify
+// event of the -started file may still be on its way, and a status asked
+// for right after the start must not say CREATED.
+func (p *Pods) SyncApp(uuid, app string) {
+	dir, err := p.statusDir(uuid)
+	if err != nil {
+		return
+	}
+	p.files.refresh(dir, app+"-started", app)
+}
+
 // Changes is closed at the next change of the pod's status files; nil when
 // they are not watched (the caller polls).
 func (p *Pods) Changes(uuid string) <-chan struct{} {

@@ -140,6 +140,35 @@ func (f *statusFiles) exitFile(dir, name string) (StatusFile, bool) {
 	return sf, ok
 }
 
+// refresh reads names from disk into dir's copy, for a caller that knows
+// they changed and must not wait for the event: the event comes later and
+// finds the copy current.
+func (f *statusFiles) refresh(dir string, names ...string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	d := f.watchedLocked(dir)
+	if d == nil {
+		return
+	}
+	changed := false
+	for _, name := range names {
+		sf, ok := readStatusFile(filepath.Join(dir, name))
+		old, had := d.files[name]
+		switch {
+		case ok && (!had || old.Content != sf.Content || !old.ModTime.Equal(sf.ModTime)):
+			d.files[name] = sf
+			changed = true
+		case !ok && had:
+			delete(d.files, name)
+			changed = true
+		}
+	}
+	if changed {
+		close(d.changed)
+		d.changed = make(chan struct{})
+	}
+}
+
 // changes returns a channel closed at the next change in dir, nil when dir
 // is not watched (the caller polls).
 func (f *statusFiles) changes(dir string) <-chan struct{} {
