@@ -7,7 +7,7 @@ VERSION ?= 0.1.0-g$(shell git rev-parse --short HEAD 2>/dev/null || echo unknown
 LDFLAGS := -X github.com/rktlet/rktlet/rktlet.Version=$(VERSION)
 TESTBED := hack/testbed/testbed.sh
 
-.PHONY: all build install install-files rkt cri-tools kubelet run test test-cgroup2 test-unit test-kubelet test-busy smoke e2e critest critest-seeds \
+.PHONY: all build install install-files rkt cri-tools kubelet run test test-cgroup2 test-unit cover test-kubelet test-busy smoke e2e critest critest-seeds \
 	fuzz crash lint testbed-up testbed-down testbed-status clean
 
 all: build
@@ -86,6 +86,12 @@ test-cgroup2:
 ## test-unit: Go unit tests, with the race detector
 test-unit:
 	$(GO) test -race ./...
+
+## cover: unit-test coverage of the CRI services and the internal packages
+## together (each package's statements, counted by every package's tests)
+cover:
+	$(GO) test -coverpkg=./rktlet/...,./internal/... -coverprofile=$(OUT)/cover.out ./rktlet/... ./internal/... >/dev/null
+	$(GO) tool cover -func=$(OUT)/cover.out | tail -1
 
 ## smoke: the stack itself (systemd + rkt + stage1-host), inside the bed
 smoke: testbed-up

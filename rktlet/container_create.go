@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
-	"strconv"
 	"time"
 
 	"github.com/rktlet/rktlet/errdefs"
@@ -66,75 +64,17 @@ func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateCon
 	if err != nil {
 		return nil, err
 	}
-	opts, hostDirs, err := appspec.AppAddOptions(cfg, appName(id), img.Entrypoint, img.Cmd)
-	if err != nil {
-		return nil, err
-	}
 	accts, err := s.accounts.Get(img.ACIs[0])
 	if err != nil {
 		return nil, err
 	}
-	ident, err := appspec.ResolveIdentity(cfg.GetLinux().GetSecurityContext(), img.User, accts)
+	spec, err := appspec.ForContainer(cfg, appName(id), img, accts)
 	if err != nil {
 		return nil, err
-	}
-	caps, err := appspec.Capabilities(cfg.GetLinux().GetSecurityContext())
-	if err != nil {
-		return nil, err
-	}
-	if len(caps) > 0 {
-		opts.RetainCapabilities = caps
-	} else {
-		opts.RemoveCapabilities = appspec.DefaultCapabilities
-	}
-	sc := cfg.GetLinux().GetSecurityContext()
-	if err := appspec.CheckAppArmor(sc); err != nil {
-		return nil, err
-	}
-	if opts.Seccomp, err = appspec.Seccomp(sc); err != nil {
-		return nil, err
-	}
-	opts.NoNewPrivileges = sc.GetNoNewPrivs()
-	for _, list := range []struct {
-		field string
-		paths []string
-	}{{"masked_paths", sc.GetMaskedPaths()}, {"readonly_paths", sc.GetReadonlyPaths()}} {
-		for _, p := range list.paths {
-			if !filepath.IsAbs(p) {
-				return nil, fmt.Errorf("config.linux.security_context.%s: %q is not an absolute path: %w", list.field, p, errdefs.ErrInvalidArgument)
-			}
-		}
-	}
-	opts.MaskedPaths, opts.ReadonlyPaths = sc.GetMaskedPaths(), sc.GetReadonlyPaths()
-	for i, m := range cfg.GetMounts() {
-		if m.GetPropagation() != runtimeapi.MountPropagation_PROPAGATION_BIDIRECTIONAL {
-			continue
-		}
-		// What the app mounts there reaches the host only from the pod's
-		// mount namespace: systemd gives an app unit a namespace of its
-		// own, a slave of the pod's, for its masked and read-only paths
-		// and stage1's protection of kernel tunables. As the kubelet,
-		// rktlet allows it only in privileged containers, which have
-		// none of them (a read-only rootfs would need that namespace).
-		if !sc.GetPrivileged() {
-			return nil, fmt.Errorf("config.mounts[%d] is BIDIRECTIONAL: only a privileged container may propagate mounts to the host: %w", i, errdefs.ErrInvalidArgument)
-		}
-		if len(opts.MaskedPaths) > 0 || len(opts.ReadonlyPaths) > 0 || opts.ReadOnlyRootfs {
-			return nil, fmt.Errorf("config.mounts[%d] is BIDIRECTIONAL: rktlet cannot combine it with masked_paths, readonly_paths or readonly_rootfs: %w", i, errdefs.ErrInvalidArgument)
-		}
-		opts.PodMountNamespace = true
 	}
 	if err := cgroups.ValidateResources(cfg.GetLinux().GetResources()); err != nil {
 		return nil, err
 	}
-	opts.OOMScoreAdj = cfg.GetLinux().GetResources().GetOomScoreAdj()
-	// stage1 gives a non-root app under a seccomp filter no_new_privs
-	// whatever was asked (systemd needs it to install the filter).
-	noNewPrivs := sc.GetNoNewPrivs() || opts.Seccomp != appspec.SeccompUnconfined && ident.UID != 0
-	opts.User = strconv.FormatInt(ident.UID, 10)
-	opts.Group = strconv.FormatInt(ident.GID, 10)
-	opts.SupplementaryGIDs = ident.Groups[1:]
-
 	unlockSandbox := s.sandboxes.Lock(sb.ID)
 	defer unlockSandbox()
 	raw, err := protojson.Marshal(cfg)
@@ -145,7 +85,7 @@ func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateCon
 		ContainerRecord: store.ContainerRecord{
 			ID: id, SandboxID: sb.ID, App: appName(id), ACI: img.ACIs[0], ImageID: img.ID,
 			ConfigJSON: raw, CreatedAt: time.Now().UnixNano(), Phase: store.PhaseCreating,
-			User: ident, Capabilities: &caps, NoNewPrivs: noNewPrivs,
+			User: spec.Identity, Capabilities: &spec.Capabilities, NoNewPrivs: spec.NoNewPrivs,
 		},
 		Config: cfg,
 	}
@@ -160,11 +100,11 @@ func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateCon
 		}
 	}
 	// The request is valid: only now are missing host paths made.
-	for i, dir := range hostDirs {
+	for i, dir := range spec.HostDirs {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			s.logs.RemoveContainer(id)
 			_ = s.containers.Delete(id)
-			return nil, fmt.Errorf("config.mounts: creating host path %s (%d of %d): %w", dir, i+1, len(hostDirs), err)
+			return nil, fmt.Errorf("config.mounts: creating host path %s (%d of %d): %w", dir, i+1, len(spec.HostDirs), err)
 		}
 	}
 	if err := s.limits.Prepare(ctx, cgroupPod(sb), c.App, c.Resources()); err != nil {
@@ -172,7 +112,7 @@ func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateCon
 		_ = s.containers.Delete(id)
 		return nil, fmt.Errorf("container %q: setting up its cgroup: %w", cfg.GetMetadata().GetName(), err)
 	}
-	if err := s.rktCmd.AppAdd(ctx, sb.RktUUID, c.ACI, opts); err != nil {
+	if err := s.rktCmd.AppAdd(ctx, sb.RktUUID, c.ACI, spec.Options); err != nil {
 		_ = s.rktCmd.AppRemove(context.WithoutCancel(ctx), sb.RktUUID, c.App)
 		_ = s.limits.Release(context.WithoutCancel(ctx), cgroupPod(sb), c.ID, c.App, nil)
 		s.logs.RemoveContainer(id)
