@@ -13,14 +13,13 @@ import (
 // RemoveContainer stops a container if it runs and removes its rkt app and
 // record. Removing an unknown container is not an error.
 func (s *Service) RemoveContainer(ctx context.Context, req *runtimeapi.RemoveContainerRequest) (*runtimeapi.RemoveContainerResponse, error) {
-	c, err := s.containers.Get(req.GetContainerId())
+	c, unlock, err := s.containers.GetLocked(req.GetContainerId())
 	if errors.Is(err, errdefs.ErrNotFound) {
 		return &runtimeapi.RemoveContainerResponse{}, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	unlock := s.containers.Lock(c.ID)
 	defer unlock()
 	if err := s.removeContainer(ctx, c); err != nil {
 		return nil, err

@@ -23,15 +23,11 @@ const appRunningTimeout = 30 * time.Second
 // container's files. A start that fails leaves the container EXITED with
 // reason StartError, never RUNNING.
 func (s *Service) StartContainer(ctx context.Context, req *runtimeapi.StartContainerRequest) (*runtimeapi.StartContainerResponse, error) {
-	c, err := s.containers.Get(req.GetContainerId())
+	c, unlock, err := s.containers.GetLocked(req.GetContainerId())
 	if err != nil {
 		return nil, err
 	}
-	unlock := s.containers.Lock(c.ID)
 	defer unlock()
-	if c, err = s.containers.Get(c.ID); err != nil {
-		return nil, err // removed while this call waited for the lock
-	}
 	sb, err := s.sandboxes.Get(c.SandboxID)
 	if err != nil {
 		return nil, err

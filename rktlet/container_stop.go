@@ -19,22 +19,16 @@ import (
 // process of the app. Stopping a stopped or unknown container is not an
 // error.
 func (s *Service) StopContainer(ctx context.Context, req *runtimeapi.StopContainerRequest) (*runtimeapi.StopContainerResponse, error) {
-	c, err := s.containers.Get(req.GetContainerId())
+	c, unlock, err := s.containers.GetLocked(req.GetContainerId())
 	if errors.Is(err, errdefs.ErrNotFound) {
 		return &runtimeapi.StopContainerResponse{}, nil
 	}
 	if err != nil {
 		return nil, err
 	}
+	defer unlock()
 	timeout, err := timeoutSeconds("timeout", req.GetTimeout())
 	if err != nil {
-		return nil, err
-	}
-	unlock := s.containers.Lock(c.ID)
-	defer unlock()
-	if c, err = s.containers.Get(c.ID); errors.Is(err, errdefs.ErrNotFound) {
-		return &runtimeapi.StopContainerResponse{}, nil // removed meanwhile
-	} else if err != nil {
 		return nil, err
 	}
 	if err := s.stopContainer(ctx, c, timeout); err != nil {

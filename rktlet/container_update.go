@@ -31,15 +31,11 @@ func (s *Service) UpdateContainerResources(ctx context.Context, req *runtimeapi.
 	if err := cgroups.ValidateResources(r); err != nil {
 		return nil, err
 	}
-	c, err := s.containers.Get(req.GetContainerId())
+	c, unlock, err := s.containers.GetLocked(req.GetContainerId())
 	if err != nil {
 		return nil, err
 	}
-	unlock := s.containers.Lock(c.ID)
 	defer unlock()
-	if c, err = s.containers.Get(c.ID); err != nil {
-		return nil, err
-	}
 	sb, _ := s.sandboxes.Get(c.SandboxID)
 	st := s.readAppState(c, sb)
 	switch st.state {

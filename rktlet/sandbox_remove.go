@@ -11,18 +11,14 @@ import (
 // RemovePodSandbox stops a pod if needed and removes it: unit, network, rkt
 // pod and state. Removing an unknown sandbox is not an error.
 func (s *Service) RemovePodSandbox(ctx context.Context, req *runtimeapi.RemovePodSandboxRequest) (*runtimeapi.RemovePodSandboxResponse, error) {
-	sb, err := s.sandboxes.Get(req.GetPodSandboxId())
+	sb, unlock, err := s.sandboxes.GetLocked(req.GetPodSandboxId())
 	if errors.Is(err, errdefs.ErrNotFound) {
 		return &runtimeapi.RemovePodSandboxResponse{}, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	unlock := s.sandboxes.Lock(sb.ID)
 	defer unlock()
-	if sb, err = s.sandboxes.Get(sb.ID); errors.Is(err, errdefs.ErrNotFound) {
-		return &runtimeapi.RemovePodSandboxResponse{}, nil
-	}
 	if err := s.teardownSandbox(ctx, sb, teardownRemove); err != nil {
 		return nil, err
 	}

@@ -17,18 +17,14 @@ import (
 // StopPodSandbox stops a pod's unit and takes its network down. Stopping a
 // stopped or unknown sandbox is not an error.
 func (s *Service) StopPodSandbox(ctx context.Context, req *runtimeapi.StopPodSandboxRequest) (*runtimeapi.StopPodSandboxResponse, error) {
-	sb, err := s.sandboxes.Get(req.GetPodSandboxId())
+	sb, unlock, err := s.sandboxes.GetLocked(req.GetPodSandboxId())
 	if errors.Is(err, errdefs.ErrNotFound) {
 		return &runtimeapi.StopPodSandboxResponse{}, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	unlock := s.sandboxes.Lock(sb.ID)
 	defer unlock()
-	if sb, err = s.sandboxes.Get(sb.ID); errors.Is(err, errdefs.ErrNotFound) {
-		return &runtimeapi.StopPodSandboxResponse{}, nil
-	}
 	if err := s.teardownSandbox(ctx, sb, teardownStop); err != nil {
 		return nil, err
 	}

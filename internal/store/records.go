@@ -150,6 +150,22 @@ func (s *Records[T]) Get(idOrPrefix string) (T, error) {
 	return zero, fmt.Errorf("%s ID prefix %q is ambiguous: %w", s.kind, idOrPrefix, errdefs.ErrInvalidArgument)
 }
 
+// GetLocked is Get with the item's operation lock held. The item is read
+// again once the lock is taken: a call it waited for may have replaced or
+// deleted it. On success the caller releases the lock with unlock.
+func (s *Records[T]) GetLocked(idOrPrefix string) (item T, unlock func(), err error) {
+	first, err := s.Get(idOrPrefix)
+	if err != nil {
+		return first, nil, err
+	}
+	unlock = s.Lock(first.Key())
+	if item, err = s.Get(first.Key()); err != nil {
+		unlock()
+		return item, nil, err
+	}
+	return item, unlock, nil
+}
+
 // List returns every item, oldest first.
 func (s *Records[T]) List() []T {
 	s.mu.RLock()

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/rktlet/rktlet/errdefs"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -77,5 +78,70 @@ func TestReplaceLeavesPublishedItemAlone(t *testing.T) {
 	}
 	if _, err := store.Replace("po", func(*Sandbox) {}); err == nil {
 		t.Fatal("replace by ID prefix succeeded")
+	}
+}
+
+// GetLocked waits for the lock and returns the item as the call holding
+// it left it: replaced, or gone.
+func TestGetLockedReadsAgainUnderTheLock(t *testing.T) {
+	s := NewSandboxes(t.TempDir())
+	if err := os.MkdirAll(s.dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	sb, err := NewSandbox("pod-1", &runtimeapi.PodSandboxConfig{Metadata: &runtimeapi.PodSandboxMetadata{Name: "p", Namespace: "n", Uid: "u"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Create(sb); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		change func()
+		check  func(*Sandbox, error)
+	}{
+		{"replaced", func() {
+			if _, err := s.Replace("pod-1", func(next *Sandbox) { next.Phase = PhaseStopped }); err != nil {
+				t.Error(err)
+			}
+		}, func(got *Sandbox, err error) {
+			if err != nil || got.Phase != PhaseStopped {
+				t.Errorf("got %v %v, want the replaced item", got, err)
+			}
+		}},
+		{"deleted", func() {
+			if err := s.Delete("pod-1"); err != nil {
+				t.Error(err)
+			}
+		}, func(_ *Sandbox, err error) {
+			if !errors.Is(err, errdefs.ErrNotFound) {
+				t.Errorf("got %v, want NotFound", err)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			held := s.Lock("pod-1")
+			type result struct {
+				sb     *Sandbox
+				unlock func()
+				err    error
+			}
+			done := make(chan result)
+			go func() {
+				got, unlock, err := s.GetLocked("pod")
+				done <- result{got, unlock, err}
+			}()
+			// The pause lets the waiter take its first read before the
+			// change, the case under test; in the other order the answer
+			// must be the same, so the test holds either way.
+			time.Sleep(20 * time.Millisecond)
+			tc.change()
+			held()
+			r := <-done
+			tc.check(r.sb, r.err)
+			if r.unlock != nil {
+				r.unlock()
+			}
+		})
 	}
 }

@@ -1,6 +1,6 @@
 // Package benchutil holds what the benchmark programs under hack/bench
-// share: duration statistics and the handshake with the script that traces
-// rktlet during a measured phase.
+// share: the connection to rktlet, duration statistics and the handshake
+// with the script that traces rktlet during a measured phase.
 package benchutil
 
 import (
@@ -12,8 +12,15 @@ import (
 	"slices"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
+
+// Dial is a client connection to the CRI server on a unix socket.
+func Dial(socket string) (*grpc.ClientConn, error) {
+	return grpc.NewClient("unix://"+socket, grpc.WithTransportCredentials(insecure.NewCredentials()))
+}
 
 // Durations are measured call times.
 type Durations []time.Duration

@@ -9,14 +9,13 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"github.com/rktlet/rktlet/hack/bench/benchutil"
 	"log"
 	"os"
 	"os/exec"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
+	"github.com/rktlet/rktlet/hack/bench/benchutil"
+
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -53,7 +52,7 @@ func rktApp(args ...string) error {
 
 func main() {
 	flag.Parse()
-	conn, err := grpc.NewClient("unix://"+*socket, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := benchutil.Dial(*socket)
 	if err != nil {
 		log.Fatal(err)
 	}

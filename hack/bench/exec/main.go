@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"github.com/rktlet/rktlet/hack/bench/benchutil"
 	"io"
 	"log"
 	"net/http"
@@ -18,8 +17,8 @@ import (
 	"os/exec"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
+	"github.com/rktlet/rktlet/hack/bench/benchutil"
+
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/streaming/pkg/httpstream"
 	"k8s.io/streaming/pkg/httpstream/spdy"
@@ -89,7 +88,7 @@ func streamExec(rawURL string) error {
 
 func main() {
 	flag.Parse()
-	conn, err := grpc.NewClient("unix://"+*socket, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := benchutil.Dial(*socket)
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -11,18 +11,17 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"github.com/rktlet/rktlet/hack/bench/benchutil"
 	"log"
 	"os"
 	"os/exec"
 	"time"
 
+	"github.com/rktlet/rktlet/hack/bench/benchutil"
+
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -74,7 +73,7 @@ func main() {
 	if *rkt == "" || *dataDir == "" {
 		log.Fatal("--rkt and --rkt-data-dir are required")
 	}
-	conn, err := grpc.NewClient("unix://"+*socket, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := benchutil.Dial(*socket)
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -26,8 +26,8 @@ import (
 	"strings"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
+	"github.com/rktlet/rktlet/hack/bench/benchutil"
+
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -129,7 +129,7 @@ func (a *arrivals) result() result {
 }
 
 func run(socket string, lines, rate, seconds int) error {
-	conn, err := grpc.NewClient("unix://"+socket, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := benchutil.Dial(socket)
 	if err != nil {
 		return err
 	}
