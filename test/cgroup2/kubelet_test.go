@@ -72,42 +72,21 @@ func TestKubelet(t *testing.T) {
 	expectFiles(t, dir, map[string]string{"memory.max": "67108864", "cpu.max": "100000 100000"})
 	expectFiles(t, appDir(dir), map[string]string{"memory.oom.group": "1"})
 
-	type usage struct {
-		CPU *struct {
-			UsageCoreNanoSeconds uint64 `json:"usageCoreNanoSeconds"`
-		} `json:"cpu"`
-		Memory *struct {
-			WorkingSetBytes uint64 `json:"workingSetBytes"`
-			UsageBytes      uint64 `json:"usageBytes"`
-		} `json:"memory"`
-	}
 	var last string
 	deadline = time.Now().Add(3 * time.Minute)
 	for {
-		var summary struct {
-			Pods []struct {
-				PodRef struct {
-					Name string `json:"name"`
-				} `json:"podRef"`
-				usage
-				Containers []struct {
-					Name string `json:"name"`
-					usage
-				} `json:"containers"`
-			} `json:"pods"`
-		}
-		if err := k.GetJSON(fmt.Sprintf("http://127.0.0.1:%d/stats/summary", 10355), &summary); err != nil {
+		pods, err := k.Summary()
+		if err != nil {
 			last = err.Error()
 		}
 		found := false
-		for _, sp := range summary.Pods {
+		for _, sp := range pods {
 			if sp.PodRef.Name != k.FullName(name) {
 				continue
 			}
 			last = fmt.Sprintf("%+v", sp)
 			for _, c := range sp.Containers {
-				if c.Name == "main" && c.CPU != nil && c.CPU.UsageCoreNanoSeconds > 0 && c.Memory != nil && c.Memory.WorkingSetBytes > 0 &&
-					sp.Memory != nil && sp.Memory.WorkingSetBytes > 0 {
+				if c.Name == "main" && c.Measured() && sp.Memory != nil && sp.Memory.WorkingSetBytes > 0 {
 					found = true
 					t.Logf("/stats/summary: container working set %d usage %d cpu %d ns; pod working set %d; the slice's memory.current %s",
 						c.Memory.WorkingSetBytes, c.Memory.UsageBytes, c.CPU.UsageCoreNanoSeconds, sp.Memory.WorkingSetBytes, read(t, dir, "memory.current"))

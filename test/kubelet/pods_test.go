@@ -139,37 +139,20 @@ func testLimitsLogsRunStats(t *testing.T, k *kubelet) {
 		t.Errorf("/run: %q, %v", out, err)
 	}
 
-	type usage struct {
-		CPU *struct {
-			UsageCoreNanoSeconds uint64 `json:"usageCoreNanoSeconds"`
-		} `json:"cpu"`
-		Memory *struct {
-			WorkingSetBytes uint64 `json:"workingSetBytes"`
-			UsageBytes      uint64 `json:"usageBytes"`
-		} `json:"memory"`
-	}
 	var last string
 	waitFor(t, 90*time.Second, "non-zero CPU and memory of the container in /stats/summary", func() bool {
-		var summary struct {
-			Pods []struct {
-				PodRef struct {
-					Name string `json:"name"`
-				} `json:"podRef"`
-				Containers []struct {
-					Name string `json:"name"`
-					usage
-				} `json:"containers"`
-			} `json:"pods"`
+		pods, err := k.Summary()
+		if err != nil {
+			t.Fatal(err)
 		}
-		k.getJSON(t, fmt.Sprintf("http://127.0.0.1:%d/stats/summary", kubeletROPort), &summary)
-		for _, sp := range summary.Pods {
+		for _, sp := range pods {
 			if sp.PodRef.Name != k.FullName(name) {
 				continue
 			}
 			b, _ := json.Marshal(sp)
 			last = string(b)
 			for _, c := range sp.Containers {
-				if c.Name == "main" && c.CPU != nil && c.CPU.UsageCoreNanoSeconds > 0 && c.Memory != nil && c.Memory.WorkingSetBytes > 0 {
+				if c.Name == "main" && c.Measured() {
 					return true
 				}
 			}

@@ -499,3 +499,40 @@ func Run(name string, args ...string) (string, error) {
 	}
 	return stdout.String(), nil
 }
+
+// Usage is a pod's or a container's CPU and memory in /stats/summary.
+type Usage struct {
+	CPU *struct {
+		UsageCoreNanoSeconds uint64 `json:"usageCoreNanoSeconds"`
+	} `json:"cpu"`
+	Memory *struct {
+		WorkingSetBytes uint64 `json:"workingSetBytes"`
+		UsageBytes      uint64 `json:"usageBytes"`
+	} `json:"memory"`
+}
+
+// Measured says whether the kubelet has CPU time and a working set for it.
+func (u Usage) Measured() bool {
+	return u.CPU != nil && u.CPU.UsageCoreNanoSeconds > 0 && u.Memory != nil && u.Memory.WorkingSetBytes > 0
+}
+
+// PodStats is a pod in /stats/summary.
+type PodStats struct {
+	PodRef struct {
+		Name string `json:"name"`
+	} `json:"podRef"`
+	Usage
+	Containers []struct {
+		Name string `json:"name"`
+		Usage
+	} `json:"containers"`
+}
+
+// Summary is the pods of /stats/summary, read from the read-only port.
+func (k *Kubelet) Summary() ([]PodStats, error) {
+	var summary struct {
+		Pods []PodStats `json:"pods"`
+	}
+	err := k.GetJSON(fmt.Sprintf("http://127.0.0.1:%d/stats/summary", k.opts.ReadOnlyPort), &summary)
+	return summary.Pods, err
+}
