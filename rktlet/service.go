@@ -104,6 +104,9 @@ type appProcesses interface {
 	PIDs(ctx context.Context, unit, app string) ([]int, error)
 	Signal(ctx context.Context, unit, app string, sig syscall.Signal) error
 	Kill(ctx context.Context, unit, app string) error
+	// MuxRunning tells whether stage1's I/O multiplexer of the app is
+	// still draining its output.
+	MuxRunning(ctx context.Context, unit, app string) bool
 	// Forget drops what is cached of a removed pod.
 	Forget(unit string)
 }

@@ -381,6 +381,7 @@ func (f *podApps) ContainerPath(context.Context, string, string) (string, error)
 	return "", errNoCgroups
 }
 func (f *podApps) PodInitPID(context.Context, string) (int, error) { return os.Getpid(), nil }
+func (f *podApps) MuxRunning(context.Context, string, string) bool { return false }
 func (f *podApps) Forget(string)                                   {}
 
 // uuidOf is the rkt pod of a unit.

@@ -43,14 +43,11 @@ bash "$TB" exec "$BENCH" --name rktlet --socket /run/rktlet/rktlet.sock --out "$
 # critest's benchmark of a pod and a container from scratch (run, create,
 # start, stop, remove; it fails above its 5 s limit).
 scratch() {
-	local name=$1 endpoint=$2 exec=$3 log
+	local name=$1 endpoint=$2 exec=$3 log verdict=passed
 	log=$ROOT/_output/bench-vscontainerd-critest-$name.log
-	if $exec "$ROOT/_output/cri-tools/critest" --runtime-endpoint "$endpoint" --image-endpoint "$endpoint" \
-		-benchmark --ginkgo.focus 'start a container from scratch' --ginkgo.v >"$log" 2>&1; then
-		echo "critest \"start a container from scratch\" on $name: passed ($(grep -o 'create PodSandbox and container.*' "$log" | head -1))"
-	else
-		echo "critest \"start a container from scratch\" on $name: FAILED (see $log)"
-	fi
+	$exec "$ROOT/_output/cri-tools/critest" --runtime-endpoint "$endpoint" --image-endpoint "$endpoint" \
+		-benchmark --ginkgo.focus 'start a container from scratch' >"$log" 2>&1 || verdict="FAILED (see $log)"
+	echo "critest \"start a container from scratch\" on $name: $verdict; $(sed 's/\x1b\[[0-9;]*m//g' "$log" | grep -o 'create PodSandbox and container \[duration\].*' | head -1)"
 }
 scratch containerd "unix://$CONTAINERD_RUN/containerd.sock" ""
 scratch rktlet unix:///run/rktlet/rktlet.sock "bash $TB exec"

@@ -80,6 +80,24 @@ func (a *Apps) appParent(ctx context.Context, unit, app string) (string, error) 
 	return filepath.Join(payload, "system.slice"), nil
 }
 
+// MuxRunning tells whether the app's I/O multiplexer (stage1's
+// iomux@<app> or ttymux@<app> unit, which ships the app's output to the
+// pod's journal) still has a process: after the app exits it drains the
+// app's pipes for up to 3 s.
+func (a *Apps) MuxRunning(ctx context.Context, unit, app string) bool {
+	payload, err := a.Payload(ctx, unit)
+	if err != nil {
+		return false
+	}
+	for _, mux := range []string{"iomux", "ttymux"} {
+		procs, err := os.ReadFile(filepath.Join(payload, "system.slice", "system-"+mux+".slice", mux+"@"+app+".service", "cgroup.procs"))
+		if err == nil && len(strings.TrimSpace(string(procs))) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // Payload is the cgroup nspawn gives the pod's own systemd and its units.
 func (a *Apps) Payload(ctx context.Context, unit string) (string, error) {
 	if dir, ok := a.payloads.Load(unit); ok {
