@@ -26,13 +26,7 @@ bash "$TB" start-rktlet --log-level=info
 CRICTL=$ROOT/_output/cri-tools/crictl
 OUT_CONTAINERD=$ROOT/_output/bench-kubelet-containerd.json
 OUT_RKTLET=$ROOT/_output/bench-kubelet-rktlet.json
-cleanup() {
-	containerd_down "$CRICTL"
-	rm -f "$OUT_CONTAINERD" "$OUT_RKTLET"
-}
-trap cleanup EXIT
-cleanup
-containerd_up "$REGISTRY"
+containerd_session "$CRICTL" "$REGISTRY" "$OUT_CONTAINERD" "$OUT_RKTLET"
 RUN=$CONTAINERD_RUN
 
 BENCH=$ROOT/_output/bin/bench-kubelet

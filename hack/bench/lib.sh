@@ -130,3 +130,20 @@ containerd_up() {
 	done
 	[ -S "$RUN/containerd.sock" ] || { cat "$RUN/containerd.log" >&2; return 1; }
 }
+
+# containerd_session CRICTL REGISTRY FILE...: a fresh reference containerd
+# for the rest of the calling script, removed with the files FILE... when
+# the script exits.
+containerd_session() {
+	CONTAINERD_SESSION_CRICTL=$1
+	local registry=$2
+	shift 2
+	CONTAINERD_SESSION_FILES=("$@")
+	containerd_session_end() {
+		containerd_down "$CONTAINERD_SESSION_CRICTL"
+		rm -f "${CONTAINERD_SESSION_FILES[@]}"
+	}
+	trap containerd_session_end EXIT
+	containerd_session_end
+	containerd_up "$registry"
+}

@@ -25,13 +25,7 @@ bash "$TB" start-rktlet --log-level=info
 CRICTL=$ROOT/_output/cri-tools/crictl
 OUT_CONTAINERD=$ROOT/_output/bench-vscontainerd-containerd.json
 OUT_RKTLET=$ROOT/_output/bench-vscontainerd-rktlet.json
-cleanup() {
-	containerd_down "$CRICTL"
-	rm -f "$OUT_CONTAINERD" "$OUT_RKTLET"
-}
-trap cleanup EXIT
-cleanup
-containerd_up "$REGISTRY"
+containerd_session "$CRICTL" "$REGISTRY" "$OUT_CONTAINERD" "$OUT_RKTLET"
 
 BENCH=$ROOT/_output/bin/bench-vscontainerd
 echo "vs-containerd: containerd" >&2
