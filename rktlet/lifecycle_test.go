@@ -3,6 +3,7 @@ package rktlet
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -408,6 +409,35 @@ func TestRunPodSandboxUndo(t *testing.T) {
 	w.sd.startErr = nil
 	if id, _ := w.runPod("flaky"); w.podState(id) != runtimeapi.PodSandboxState_SANDBOX_READY {
 		t.Fatal("the retried pod is not ready")
+	}
+}
+
+// A stage1 image that does not import refuses the pod before anything is
+// made; the pod unit runs the stored stage1 by its ID.
+func TestRunPodSandboxStage1(t *testing.T) {
+	w := newWorld(t)
+	w.stage1.err = errors.New("importing stage1 image /s1.aci into rkt's store: not an ACI")
+	_, err := w.s.RunPodSandbox(bg, &runtimeapi.RunPodSandboxRequest{Config: podConfig("s1")})
+	if code := status.Code(toGRPC(err)); code != codes.FailedPrecondition || !strings.Contains(err.Error(), "/s1.aci") {
+		t.Fatalf("code %s, want FailedPrecondition naming the image: %v", code, err)
+	}
+	w.sd.mu.Lock()
+	units := len(w.sd.units)
+	w.sd.mu.Unlock()
+	if n := len(w.s.sandboxes.List()); n != 0 || units != 0 {
+		t.Fatalf("%d pods and %d units after a refused start", n, units)
+	}
+	w.stage1.err = nil
+	id, _ := w.runPod("s1")
+	sb, err := w.s.sandboxes.Get(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.sd.mu.Lock()
+	exec := fmt.Sprint(w.sd.units[sb.Unit].props["ExecStart"])
+	w.sd.mu.Unlock()
+	if !strings.Contains(exec, "--stage1-hash=sha512-57a9e1") || strings.Contains(exec, "--stage1-path") {
+		t.Fatalf("ExecStart %s does not run the stored stage1", exec)
 	}
 }
 

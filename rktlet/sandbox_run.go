@@ -22,7 +22,8 @@ import (
 )
 
 // podStartTimeout bounds the pod unit's start job: stage1-host is ready in
-// about 2 s, the first pod also imports stage1 into rkt's store.
+// well under a second on an idle host, far longer on a loaded or emulated
+// one.
 const podStartTimeout = 2 * time.Minute
 
 // RunPodSandbox starts a pod: a network namespace joined to the CNI network,
@@ -49,6 +50,14 @@ func (s *Service) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandb
 		return nil, fmt.Errorf("pod sandbox %s already exists as %s (%s): %w", sandboxName(cfg.GetMetadata()), existing.ID, existing.State, errdefs.ErrAlreadyExists)
 	}
 
+	stage1ID, err := s.stage1.ID(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w: %w", err, errdefs.ErrFailedPrecondition)
+	}
+
 	id, err := newID()
 	if err != nil {
 		return nil, err
@@ -63,7 +72,7 @@ func (s *Service) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandb
 	if err := s.sandboxes.Create(sb); err != nil {
 		return nil, err
 	}
-	if latest, err := s.startSandbox(ctx, sb); err != nil {
+	if latest, err := s.startSandbox(ctx, sb, stage1ID); err != nil {
 		// Undo on a context of its own: the caller's may be what ran out.
 		cleanupCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 		defer cancel()
@@ -106,7 +115,7 @@ func (s *Service) uuidFile(id string) string {
 // startSandbox does the work of RunPodSandbox after the record is written.
 // Published records are never changed: each step saves a new copy, and the
 // last one is returned, also on failure, for the undo.
-func (s *Service) startSandbox(ctx context.Context, published *store.Sandbox) (*store.Sandbox, error) {
+func (s *Service) startSandbox(ctx context.Context, published *store.Sandbox, stage1ID string) (*store.Sandbox, error) {
 	sb := published
 	step := func(change func(next *store.Sandbox)) error {
 		next, err := s.sandboxes.Replace(sb.ID, change)
@@ -116,6 +125,9 @@ func (s *Service) startSandbox(ctx context.Context, published *store.Sandbox) (*
 		return err
 	}
 	cfg := sb.Config
+	// The pod's network is set up while its unit starts: the unit needs
+	// only the namespace, and no app joins the pod before both are done.
+	var networked <-chan networkResult
 	if !sb.HostNetwork {
 		path, err := network.NewNetNS(sb.NetNSName())
 		if err != nil {
@@ -124,19 +136,30 @@ func (s *Service) startSandbox(ctx context.Context, published *store.Sandbox) (*
 		if err := step(func(next *store.Sandbox) { next.NetNS = path }); err != nil {
 			return sb, err
 		}
-		ips, err := s.network.Setup(ctx, podNetwork(sb))
-		if err != nil {
-			return sb, fmt.Errorf("networking pod %s: %w", sandboxName(cfg.GetMetadata()), err)
-		}
-		if err := step(func(next *store.Sandbox) { next.IPs = ips }); err != nil {
-			return sb, err
-		}
+		done := make(chan networkResult, 1)
+		go func(pod network.Pod) {
+			ips, err := s.network.Setup(ctx, pod)
+			done <- networkResult{ips, err}
+		}(podNetwork(sb))
+		networked = done
 	}
 
 	startCtx, cancel := context.WithTimeout(ctx, podStartTimeout)
 	defer cancel()
-	if err := s.systemd.StartTransientUnit(startCtx, sb.Unit, s.unitProperties(ctx, sb)); err != nil {
-		return sb, s.unitStartError(ctx, sb, err)
+	unitErr := s.systemd.StartTransientUnit(startCtx, sb.Unit, s.unitProperties(ctx, sb, stage1ID))
+	// Waited for also when the unit failed: the undo must not tear the
+	// network down while CNI is still adding it.
+	if networked != nil {
+		res := <-networked
+		if res.err != nil {
+			return sb, fmt.Errorf("networking pod %s: %w", sandboxName(cfg.GetMetadata()), res.err)
+		}
+		if err := step(func(next *store.Sandbox) { next.IPs = res.ips }); err != nil {
+			return sb, err
+		}
+	}
+	if unitErr != nil {
+		return sb, s.unitStartError(ctx, sb, unitErr)
 	}
 	uuid, err := os.ReadFile(s.uuidFile(sb.ID))
 	if err != nil {
@@ -172,6 +195,11 @@ func (s *Service) startSandbox(ctx context.Context, published *store.Sandbox) (*
 	return sb, nil
 }
 
+type networkResult struct {
+	ips []string
+	err error
+}
+
 func podNetwork(sb *store.Sandbox) network.Pod {
 	md := sb.Metadata()
 	pod := network.Pod{ID: sb.ID, Name: md.GetName(), Namespace: md.GetNamespace(), UID: md.GetUid(), NetNS: sb.NetNS}
@@ -184,12 +212,12 @@ func podNetwork(sb *store.Sandbox) network.Pod {
 	return pod
 }
 
-func (s *Service) unitProperties(ctx context.Context, sb *store.Sandbox) []systemd.Property {
+func (s *Service) unitProperties(ctx context.Context, sb *store.Sandbox, stage1ID string) []systemd.Property {
 	md := sb.Metadata()
 	props := []systemd.Property{
 		systemd.PropString("Description", fmt.Sprintf("rktlet pod %s/%s", md.GetNamespace(), md.GetName())),
 		systemd.PropExecStart(appspec.SandboxArgs(sb.Config, appspec.SandboxParams{
-			RktPath: s.config.RktPath, RktDataDir: s.config.RktDataDir, Stage1Path: s.config.Stage1Path,
+			RktPath: s.config.RktPath, RktDataDir: s.config.RktDataDir, Stage1ID: stage1ID,
 			UUIDFile: s.uuidFile(sb.ID), SandboxID: sb.ID, HostNetwork: sb.HostNetwork,
 		})),
 		systemd.PropString("Type", "notify"),

@@ -66,6 +66,11 @@ type imageStore interface {
 	Remove(ctx context.Context, name string) error
 }
 
+// stage1Image is the stage1 image pods run with, as an ID in rkt's store.
+type stage1Image interface {
+	ID(ctx context.Context) (string, error)
+}
+
 // podNetworker networks pods with CNI.
 type podNetworker interface {
 	LoadNetwork() (*libcni.NetworkConfigList, error)
@@ -133,6 +138,7 @@ type Service struct {
 	rktCmd     rktCommands
 	network    podNetworker
 	images     imageStore
+	stage1     stage1Image
 
 	imageFS, podFS *fsUsageCache
 
@@ -161,6 +167,7 @@ type Deps struct {
 	Rkt     rktCommands
 	Network podNetworker
 	Images  imageStore
+	Stage1  stage1Image
 	Logs    containerLogs
 	// StreamURL is where the streaming server (Service.StreamHandler) is
 	// served: exec, attach and port-forward URLs point there.
@@ -188,6 +195,7 @@ func New(d Deps) *Service {
 		pods:       stage1.NewPods(cfg.RktDataDir, log),
 		network:    d.Network,
 		images:     d.Images,
+		stage1:     d.Stage1,
 		logs:       d.Logs,
 		imageFS:    imageFS,
 		podFS:      podFS,

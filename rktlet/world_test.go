@@ -47,6 +47,7 @@ type world struct {
 	logs    *recordingLogs
 	net     *recordingNetwork
 	images  *fakeImages
+	stage1  *fakeStage1
 }
 
 // newWorld is a recovered Service on an empty state directory.
@@ -63,6 +64,7 @@ func newWorld(t *testing.T) *world {
 	w.logs = &recordingLogs{files: map[string]string{}}
 	w.net = &recordingNetwork{}
 	w.images = &fakeImages{byName: map[string]image.Image{}}
+	w.stage1 = &fakeStage1{id: "sha512-57a9e1"}
 	w.addImage("busybox:latest", "")
 	w.s = w.restart(cfg)
 	return w
@@ -71,7 +73,7 @@ func newWorld(t *testing.T) *world {
 // restart makes a new Service on the same state, as a restarted rktlet.
 func (w *world) restart(cfg config.Config) *Service {
 	w.t.Helper()
-	s := New(Deps{Config: cfg, Log: quiet, Systemd: w.sd, Rkt: w.rkt, Network: w.net, Images: w.images, Logs: w.logs})
+	s := New(Deps{Config: cfg, Log: quiet, Systemd: w.sd, Rkt: w.rkt, Network: w.net, Images: w.images, Stage1: w.stage1, Logs: w.logs})
 	s.appCgroups, s.limits = w.apps, w.limits
 	if err := s.Recover(context.Background()); err != nil {
 		w.t.Fatal(err)
@@ -524,6 +526,14 @@ func (n *recordingNetwork) Teardown(context.Context, network.Pod) error {
 	n.teardowns++
 	return nil
 }
+
+// fakeStage1 is a stage1 image stored as id, or one that does not import.
+type fakeStage1 struct {
+	id  string
+	err error
+}
+
+func (f *fakeStage1) ID(context.Context) (string, error) { return f.id, f.err }
 
 // fakeImages is an image store of images added by name.
 type fakeImages struct {

@@ -114,8 +114,15 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
+	stage1 := image.NewStage1(rkt, cfg.Stage1Path)
+	// Imported now rather than by the first pod, which would wait for it.
+	go func() {
+		if _, err := stage1.ID(context.Background()); err != nil {
+			log.Warn("importing the stage1 image; the next pod start tries again", "error", err)
+		}
+	}()
 	svc := rktlet.New(rktlet.Deps{
-		Config: cfg, Log: log, Systemd: sd, Rkt: rkt, Network: cni, Images: images, Logs: logs,
+		Config: cfg, Log: log, Systemd: sd, Rkt: rkt, Network: cni, Images: images, Stage1: stage1, Logs: logs,
 		StreamURL: stream.url,
 	})
 	stream.handle(svc.StreamHandler())

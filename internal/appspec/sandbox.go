@@ -110,7 +110,9 @@ func validateHostnameAndDNS(cfg *runtimeapi.PodSandboxConfig) error {
 // SandboxParams are what the pod's command line takes from rktlet rather
 // than from the pod's config.
 type SandboxParams struct {
-	RktPath, RktDataDir, Stage1Path string
+	RktPath, RktDataDir string
+	// Stage1ID is the stage1 image's ID in rkt's store (image.Stage1).
+	Stage1ID string
 	// UUIDFile is where rkt writes the pod's UUID.
 	UUIDFile    string
 	SandboxID   string
@@ -125,7 +127,7 @@ func SandboxArgs(cfg *runtimeapi.PodSandboxConfig, p SandboxParams) []string {
 		"--dir=" + p.RktDataDir,
 		"--insecure-options=image",
 		"app", "sandbox",
-		"--stage1-path=" + p.Stage1Path,
+		"--stage1-hash=" + p.Stage1ID,
 		"--uuid-file-save=" + p.UUIDFile,
 		// The unit joins the pod's network namespace (NetworkNamespacePath=)
 		// or stays in the node's; rkt itself sets up no network.

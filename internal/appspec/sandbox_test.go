@@ -51,7 +51,7 @@ func TestValidateSandboxConfigHostnameDNSPorts(t *testing.T) {
 }
 
 func TestSandboxArgs(t *testing.T) {
-	p := SandboxParams{RktPath: "/usr/bin/rkt", RktDataDir: "/var/lib/rktlet/rkt", Stage1Path: "/s1.aci", UUIDFile: "/state/x.uuid", SandboxID: "abc"}
+	p := SandboxParams{RktPath: "/usr/bin/rkt", RktDataDir: "/var/lib/rktlet/rkt", Stage1ID: "sha512-0123", UUIDFile: "/state/x.uuid", SandboxID: "abc"}
 	cfg := &runtimeapi.PodSandboxConfig{
 		Metadata: &runtimeapi.PodSandboxMetadata{Name: "web", Namespace: "prod", Uid: "u1"},
 		Hostname: "web-0",
@@ -63,7 +63,7 @@ func TestSandboxArgs(t *testing.T) {
 		want, never []string
 	}{
 		{"kubelet's pod", func(*runtimeapi.PodSandboxConfig, *SandboxParams) {}, []string{
-			"/usr/bin/rkt", "--dir=/var/lib/rktlet/rkt", "app", "sandbox", "--stage1-path=/s1.aci", "--uuid-file-save=/state/x.uuid",
+			"/usr/bin/rkt", "--dir=/var/lib/rktlet/rkt", "app", "sandbox", "--stage1-hash=sha512-0123", "--uuid-file-save=/state/x.uuid",
 			"--net=host", "--hostname=web-0", "--dns=host", "--user-annotation=io.kubernetes.cri.sandbox-id=abc",
 			"--user-annotation=io.kubernetes.pod.namespace=prod", "--user-label=a=1", "--user-label=b=2",
 		}, []string{"--user-label=with,comma=x"}},
