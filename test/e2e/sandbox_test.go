@@ -3,6 +3,9 @@
 package e2e
 
 import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -266,27 +269,102 @@ func TestSandboxBadInput(t *testing.T) {
 	}
 }
 
-func TestSandboxFailedStartLeavesNothing(t *testing.T) {
+// A stage1 image rkt cannot import refuses pods before anything is made.
+func TestSandboxUnimportableStage1(t *testing.T) {
 	bogus := filepath.Join(t.TempDir(), "stage1-host.aci")
-	// A gzip header and nothing else: Status's cheap check passes, rkt fails.
+	// A gzip header and nothing else: Status's cheap check passes, rkt's
+	// import fails.
 	os.WriteFile(bogus, []byte{0x1f, 0x8b, 8, 0, 0, 0, 0, 0}, 0o644)
 	inst := startInstance(t, "--stage1-path", bogus)
+	before := sh(t, "ip", "netns", "list")
+	_, err := crictl(t, inst.socket, "runp", podConfig(t, "unimportable", nil))
+	if err == nil || !strings.Contains(err.Error(), "FailedPrecondition") || !strings.Contains(err.Error(), bogus) {
+		t.Fatalf("a pod with an unimportable stage1: %v, want FailedPrecondition naming %s", err, bogus)
+	}
+	t.Logf("refused: %v", err)
+	assertNoPodLeft(t, inst, before)
+}
+
+// A pod whose unit fails is undone, and the error says why.
+func TestSandboxFailedStartLeavesNothing(t *testing.T) {
+	// A stage1 rkt stores and runs, whose init fails at once.
+	broken := filepath.Join(t.TempDir(), "stage1-broken.aci")
+	writeBrokenStage1(t, broken)
+	inst := startInstance(t, "--stage1-path", broken)
 	before := sh(t, "ip", "netns", "list")
 	_, err := crictl(t, inst.socket, "runp", podConfig(t, "failing", nil))
 	if err == nil {
 		t.Fatal("a pod with a broken stage1 started")
 	}
-	if !strings.Contains(err.Error(), "did not start (result") || !strings.Contains(err.Error(), "journal") {
+	if !strings.Contains(err.Error(), "did not start (result") || !strings.Contains(err.Error(), "stage1 broken on purpose") {
 		t.Fatalf("error %v does not give the unit's result and journal", err)
 	}
+	t.Logf("failed: %v", err)
+	assertNoPodLeft(t, inst, before)
+}
+
+func assertNoPodLeft(t *testing.T, inst *instance, netnsBefore string) {
+	t.Helper()
 	if out, _ := crictl(t, inst.socket, "pods", "-q"); strings.TrimSpace(out) != "" {
 		t.Fatalf("pods after the failure: %q", out)
 	}
-	if after := sh(t, "ip", "netns", "list"); after != before {
-		t.Fatalf("netns left behind:\nbefore %s\nafter %s", before, after)
+	if after := sh(t, "ip", "netns", "list"); after != netnsBefore {
+		t.Fatalf("netns left behind:\nbefore %s\nafter %s", netnsBefore, after)
 	}
 	if units := sh(t, "systemctl", "list-units", "--all", "--no-legend", "rktlet-pod-*"); strings.Contains(units, "failed") {
 		t.Fatalf("failed unit left behind:\n%s", units)
+	}
+}
+
+// writeBrokenStage1 writes a stage1 ACI with stage1-host's interface whose
+// run entrypoint exits 3.
+func writeBrokenStage1(t *testing.T, path string) {
+	t.Helper()
+	annotations := []map[string]string{{"name": "coreos.com/rkt/stage1/interface-version", "value": "6"}}
+	for _, e := range []string{"run", "enter", "gc", "stop", "app/add", "app/rm", "app/start", "app/stop", "attach"} {
+		annotations = append(annotations, map[string]string{"name": "coreos.com/rkt/stage1/" + e, "value": "/init"})
+	}
+	manifest, err := json.Marshal(map[string]any{
+		"acKind": "ImageManifest", "acVersion": "0.8.11", "name": "rktlet.test/stage1-broken",
+		"labels":      []map[string]string{{"name": "version", "value": "1.30.0"}, {"name": "arch", "value": "amd64"}, {"name": "os", "value": "linux"}},
+		"annotations": annotations,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	gz := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(gz)
+	for _, f := range []struct {
+		name string
+		mode int64
+		body string
+	}{
+		{"manifest", 0o644, string(manifest)},
+		{"rootfs/", 0o755, ""},
+		{"rootfs/rkt/", 0o755, ""},
+		{"rootfs/rkt/status/", 0o755, ""},
+		{"rootfs/init", 0o755, "#!/bin/sh\necho 'stage1 broken on purpose' >&2\nexit 3\n"},
+	} {
+		hdr := &tar.Header{Name: f.name, Mode: f.mode, Size: int64(len(f.body)), Typeflag: tar.TypeReg}
+		if strings.HasSuffix(f.name, "/") {
+			hdr.Typeflag = tar.TypeDir
+		}
+		if err := tw.WriteHeader(hdr); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write([]byte(f.body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := gz.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
 
