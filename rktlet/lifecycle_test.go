@@ -11,6 +11,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/rktlet/rktlet/cli"
 	"github.com/rktlet/rktlet/errdefs"
@@ -460,6 +461,52 @@ func TestRemoveRunningPod(t *testing.T) {
 		if _, err := w.s.RemovePodSandbox(bg, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: id}); err != nil {
 			t.Fatalf("RemovePodSandbox %s again: %v", id, err)
 		}
+	}
+}
+
+// A pod whose apps all ended has its network taken down while its unit
+// stops; one with an app still running only after the stop, so the app
+// keeps its network while it shuts down. The unit's stop is held until
+// the teardown has happened, or for a while to show that it does not.
+func TestStopPodSandboxNetworkOrder(t *testing.T) {
+	for _, running := range []bool{false, true} {
+		t.Run(fmt.Sprintf("app running %v", running), func(t *testing.T) {
+			w := newWorld(t)
+			podID, podCfg := w.runPod("net")
+			// As if on the CNI network, with a namespace already gone.
+			if _, err := w.s.sandboxes.Replace(podID, func(next *store.Sandbox) {
+				next.HostNetwork, next.NetNS = false, filepath.Join(t.TempDir(), "netns")
+			}); err != nil {
+				t.Fatal(err)
+			}
+			id := w.createContainer(podID, podCfg, containerConfig("main", "sleep", "3600"))
+			if running {
+				if _, err := w.s.StartContainer(bg, &runtimeapi.StartContainerRequest{ContainerId: id}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			before := w.net.teardownCount()
+			var duringStop int
+			w.sd.mu.Lock()
+			w.sd.duringStop = func() {
+				// Bounded: when the teardown waits for the stop, it
+				// never comes, and the test goes on to say so.
+				for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+					if w.net.teardownCount() > before {
+						break
+					}
+				}
+				duringStop = w.net.teardownCount() - before
+			}
+			w.sd.mu.Unlock()
+			if _, err := w.s.StopPodSandbox(bg, &runtimeapi.StopPodSandboxRequest{PodSandboxId: podID}); err != nil {
+				t.Fatal(err)
+			}
+			after := w.net.teardownCount() - before
+			if want := map[bool]int{false: 1, true: 0}[running]; duringStop != want || after != 1 {
+				t.Fatalf("network teardowns: %d during the unit's stop (want %d), %d in all (want 1)", duringStop, want, after)
+			}
+		})
 	}
 }
 

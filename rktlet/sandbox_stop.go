@@ -51,25 +51,25 @@ const (
 func (s *Service) teardownSandbox(ctx context.Context, sb *store.Sandbox, mode teardownMode) error {
 	remove := mode != teardownStop
 	var errs []error
+	// A pod whose apps all ended needs no network while it shuts down, so
+	// the network comes down beside the unit's stop; an app still running
+	// keeps it until the stop has ended the app.
+	var networkDown <-chan []error
+	if s.noAppRunning(sb) {
+		done := make(chan []error, 1)
+		go func() { done <- s.teardownNetwork(ctx, sb) }()
+		networkDown = done
+	}
 	if err := s.systemd.StopUnit(ctx, sb.Unit); err != nil {
 		errs = append(errs, err)
 	}
 	if err := s.systemd.ResetFailed(ctx, sb.Unit); err != nil {
 		errs = append(errs, err)
 	}
-	if !sb.HostNetwork && (sb.NetNS != "" || sb.Phase != store.PhaseStopped) {
-		pod := podNetwork(sb)
-		if pod.NetNS == "" {
-			// Interrupted between the namespace's creation and the record
-			// naming it.
-			pod.NetNS = filepath.Join(network.NetNSDir, sb.NetNSName())
-		}
-		if err := s.network.Teardown(ctx, pod); err != nil {
-			errs = append(errs, fmt.Errorf("taking down the network of pod %s: %w", sb.ID, err))
-		}
-		if err := network.RemoveNetNS(pod.NetNS); err != nil {
-			errs = append(errs, err)
-		}
+	if networkDown != nil {
+		errs = append(errs, <-networkDown...)
+	} else {
+		errs = append(errs, s.teardownNetwork(ctx, sb)...)
 	}
 	if len(errs) > 0 {
 		if mode != teardownUndo {
@@ -115,4 +115,39 @@ func (s *Service) teardownSandbox(ctx context.Context, sb *store.Sandbox, mode t
 		return err
 	}
 	return s.sandboxes.Delete(sb.ID)
+}
+
+// teardownNetwork takes the pod's CNI network and namespace down, if it has
+// them.
+func (s *Service) teardownNetwork(ctx context.Context, sb *store.Sandbox) []error {
+	if sb.HostNetwork || (sb.NetNS == "" && sb.Phase == store.PhaseStopped) {
+		return nil
+	}
+	var errs []error
+	pod := podNetwork(sb)
+	if pod.NetNS == "" {
+		// Interrupted between the namespace's creation and the record
+		// naming it.
+		pod.NetNS = filepath.Join(network.NetNSDir, sb.NetNSName())
+	}
+	if err := s.network.Teardown(ctx, pod); err != nil {
+		errs = append(errs, fmt.Errorf("taking down the network of pod %s: %w", sb.ID, err))
+	}
+	if err := network.RemoveNetNS(pod.NetNS); err != nil {
+		errs = append(errs, err)
+	}
+	return errs
+}
+
+// noAppRunning tells whether every container of the pod is known, from
+// stage1's files, to have ended or never started.
+func (s *Service) noAppRunning(sb *store.Sandbox) bool {
+	for _, c := range s.containers.InSandbox(sb.ID) {
+		switch s.readAppState(c, sb).state {
+		case runtimeapi.ContainerState_CONTAINER_CREATED, runtimeapi.ContainerState_CONTAINER_EXITED:
+		default:
+			return false
+		}
+	}
+	return true
 }

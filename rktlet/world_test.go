@@ -189,6 +189,9 @@ type podSystemd struct {
 	units    map[string]*fakeUnit
 	startErr error
 	stops    []string
+	// duringStop, when set, runs inside StopUnit, as a unit's stop job
+	// that takes a while.
+	duringStop func()
 }
 
 type fakeUnit struct {
@@ -235,6 +238,12 @@ func (f *podSystemd) StartTransientUnit(_ context.Context, name string, props []
 
 // StopUnit stops a unit; a transient unit is gone once stopped.
 func (f *podSystemd) StopUnit(_ context.Context, name string) error {
+	f.mu.Lock()
+	during := f.duringStop
+	f.mu.Unlock()
+	if during != nil {
+		during()
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.stops = append(f.stops, name)
@@ -525,6 +534,12 @@ func (n *recordingNetwork) Teardown(context.Context, network.Pod) error {
 	defer n.mu.Unlock()
 	n.teardowns++
 	return nil
+}
+
+func (n *recordingNetwork) teardownCount() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.teardowns
 }
 
 // fakeStage1 is a stage1 image stored as id, or one that does not import.
