@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -392,4 +393,40 @@ func TestLogsSurvivePodStopRightAfterWriting(t *testing.T) {
 		t.Fatalf("%d lines, want 5000", len(lines))
 	}
 	_ = id
+}
+
+// TestAppStoppedWithItsPod: a pod stopped while its container runs stops
+// the container with SIGTERM while the pod's journal still takes its
+// output, so what the container writes as it leaves reaches its log and its
+// own exit code is reported. (The app and its I/O multiplexer used to be
+// left to the pod's final kill, which ended journald at the same time: the
+// app was reported as exit 1, not its own 7, and the stop took over 3 s
+// while the multiplexer retried its journal writes.)
+func TestAppStoppedWithItsPod(t *testing.T) {
+	socket := env(t, "RKTLET_SOCKET")
+	podID, podCfg, logDir := logPod(t, socket, "logs-app-stopped-with-pod")
+	id := shContainer(t, socket, podID, podCfg, "leaver", `trap 'echo "term, leaving"; exit 7' TERM; echo ready; while :; do sleep 0.1; done`)
+	logPath := filepath.Join(logDir, "leaver.log")
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		if b, _ := os.ReadFile(logPath); strings.Contains(string(b), "ready") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the container never wrote ready")
+		}
+	}
+	if _, err := crictl(t, socket, "stopp", podID); err != nil {
+		t.Fatal(err)
+	}
+	c := inspectContainer(t, socket, id)
+	if c.Status.State != "CONTAINER_EXITED" || c.Status.ExitCode != 7 {
+		t.Errorf("after its pod stopped: %s exit %d, want CONTAINER_EXITED exit 7 (its own)", c.Status.State, c.Status.ExitCode)
+	}
+	if _, err := crictl(t, socket, "rmp", podID); err != nil {
+		t.Fatal(err)
+	}
+	lines := assemble(readCRILog(t, logPath), "stdout")
+	if !slices.ContainsFunc(lines, func(l assembled) bool { return l.msg == "term, leaving" }) {
+		t.Fatalf("the container's last line is not in its log: %+v", lines)
+	}
 }
