@@ -325,8 +325,11 @@ func (f *podFollower) run() {
 		}
 		select {
 		case <-f.finish:
-			if unsaved {
-				save()
+			// Finishing is the pod's removal, whose FinishPod deletes the
+			// checkpoint next: the lines go to their files, and a
+			// checkpoint's fsync would be thrown away at once.
+			if unwritten {
+				write()
 			}
 			return
 		default:
