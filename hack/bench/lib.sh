@@ -44,7 +44,8 @@ bench_with_execve_trace() {
 
 # A reference containerd (Debian's 1.6 + runc) for the benchmarks that put
 # rktlet beside it: a private socket ($CONTAINERD_RUN/containerd.sock), its
-# own root and state, a CNI bridge of its own on 10.88.99.0/24, the bed's
+# own root and state, a CNI network of its own on 10.88.99.0/24 with the
+# bed's plugin chain (bridge with masquerading, portmap, loopback), the bed's
 # registry as the mirror of the registries the tests name, cgroupfs (runc
 # needs controllers, which the bed's cgroup2 lacks). containerd_up installs
 # it if missing and starts it; containerd_down removes everything of it.
@@ -109,8 +110,10 @@ containerd_up() {
 	EOF
 	cat >"$D/net.d/10-bench.conflist" <<-EOF
 		{"cniVersion": "1.0.0", "name": "rktlet-bench", "plugins": [
-		  {"type": "bridge", "bridge": "$BRIDGE", "isGateway": true, "ipMasq": false,
-		   "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.88.99.0/24"}]], "dataDir": "$D/ipam"}},
+		  {"type": "bridge", "bridge": "$BRIDGE", "isGateway": true, "ipMasq": true,
+		   "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.88.99.0/24"}]],
+		            "routes": [{"dst": "0.0.0.0/0"}], "dataDir": "$D/ipam"}},
+		  {"type": "portmap", "capabilities": {"portMappings": true}},
 		  {"type": "loopback"}]}
 	EOF
 	for registry in registry.k8s.io gcr.io k8s.gcr.io public.ecr.aws docker.io; do
