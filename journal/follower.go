@@ -223,8 +223,7 @@ func (f *podFollower) halt() {
 // drainAndHalt reads the journal to its current end, writes it out, and
 // ends the follower. The pod must have stopped: its journal no longer grows.
 func (f *podFollower) drainAndHalt(timeout time.Duration) bool {
-	f.stopOnce.Do(func() { close(f.finish) })
-	f.wake()
+	f.finishSoon()
 	select {
 	case <-f.done:
 		return true
@@ -232,6 +231,12 @@ func (f *podFollower) drainAndHalt(timeout time.Duration) bool {
 		f.halt()
 		return false
 	}
+}
+
+// finishSoon has the follower read the journal to its end and stop.
+func (f *podFollower) finishSoon() {
+	f.stopOnce.Do(func() { close(f.finish) })
+	f.wake()
 }
 
 // wake ends the follower's wait for new entries now rather than at the
@@ -325,9 +330,10 @@ func (f *podFollower) run() {
 		}
 		select {
 		case <-f.finish:
-			// Finishing is the pod's removal, whose FinishPod deletes the
-			// checkpoint next: the lines go to their files, and a
-			// checkpoint's fsync would be thrown away at once.
+			// The pod has stopped: its FinishPod deletes the checkpoint,
+			// and a restart before that resumes from the last one and
+			// reads the rest again (the files are cut back to it), so
+			// the lines go to their files and no checkpoint is saved.
 			if unwritten {
 				write()
 			}

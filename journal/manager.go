@@ -149,6 +149,19 @@ func (m *Manager) Problem(containerID string) string {
 	return ""
 }
 
+// PodStopped tells the pod's follower that the pod's journal is complete,
+// its journald having exited with the pod: the follower reads it to its end,
+// writes the lines out and ends, so that FinishPod, at the pod's removal,
+// has nothing left to wait for.
+func (m *Manager) PodStopped(podID string) {
+	m.mu.Lock()
+	f := m.pods[podID]
+	m.mu.Unlock()
+	if f != nil {
+		f.finishSoon()
+	}
+}
+
 // FinishPod reads what is left of a stopped pod's journal into the files,
 // then forgets the pod and its checkpoint. It returns once done or after
 // timeout.

@@ -22,6 +22,7 @@ type containerLogs interface {
 	Reopen(containerID string) error
 	WaitDrained(ctx context.Context, containerID string, deadline time.Time) bool
 	Problem(containerID string) string
+	PodStopped(podID string)
 	FinishPod(podID string, timeout time.Duration)
 }
 

@@ -83,6 +83,8 @@ func (s *Service) teardownSandbox(ctx context.Context, sb *store.Sandbox, mode t
 			next.NetNS = ""
 			next.State = runtimeapi.PodSandboxState_SANDBOX_NOTREADY
 		})
+		// The pod's journald went with the unit: its journal is whole.
+		s.logs.PodStopped(sb.ID)
 		return err
 	}
 	uuid := sb.RktUUID
