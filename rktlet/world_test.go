@@ -516,7 +516,7 @@ func (l *recordingLogs) Reopen(id string) error {
 }
 func (l *recordingLogs) WaitDrained(context.Context, string, time.Time) bool { return true }
 func (l *recordingLogs) Problem(string) string                               { return "" }
-func (l *recordingLogs) PodStopped(string) {}
+func (l *recordingLogs) PodStopped(string)                                   {}
 
 func (l *recordingLogs) FinishPod(podID string, _ time.Duration) {
 	l.mu.Lock()
