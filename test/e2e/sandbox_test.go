@@ -9,9 +9,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io/fs"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -276,7 +279,7 @@ func TestSandboxUnimportableStage1(t *testing.T) {
 	// import fails.
 	os.WriteFile(bogus, []byte{0x1f, 0x8b, 8, 0, 0, 0, 0, 0}, 0o644)
 	inst := startInstance(t, "--stage1-path", bogus)
-	before := sh(t, "ip", "netns", "list")
+	before := captureHostState(t)
 	_, err := crictl(t, inst.socket, "runp", podConfig(t, "unimportable", nil))
 	if err == nil || !strings.Contains(err.Error(), "FailedPrecondition") || !strings.Contains(err.Error(), bogus) {
 		t.Fatalf("a pod with an unimportable stage1: %v, want FailedPrecondition naming %s", err, bogus)
@@ -291,7 +294,7 @@ func TestSandboxFailedStartLeavesNothing(t *testing.T) {
 	broken := filepath.Join(t.TempDir(), "stage1-broken.aci")
 	writeBrokenStage1(t, broken)
 	inst := startInstance(t, "--stage1-path", broken)
-	before := sh(t, "ip", "netns", "list")
+	before := captureHostState(t)
 	_, err := crictl(t, inst.socket, "runp", podConfig(t, "failing", nil))
 	if err == nil {
 		t.Fatal("a pod with a broken stage1 started")
@@ -303,17 +306,76 @@ func TestSandboxFailedStartLeavesNothing(t *testing.T) {
 	assertNoPodLeft(t, inst, before)
 }
 
-func assertNoPodLeft(t *testing.T, inst *instance, netnsBefore string) {
+// hostState is what a pod that failed to start must not have changed.
+type hostState struct {
+	netns string
+	// ipam are the addresses the bed's CNI IPAM (host-local) has handed
+	// out, a file each in its data dir: a network taken down before its
+	// setup ended would leave one behind.
+	ipam []string
+}
+
+func captureHostState(t *testing.T) hostState {
+	t.Helper()
+	return hostState{netns: sh(t, "ip", "netns", "list"), ipam: ipamAllocations(t)}
+}
+
+func assertNoPodLeft(t *testing.T, inst *instance, before hostState) {
 	t.Helper()
 	if out, _ := crictl(t, inst.socket, "pods", "-q"); strings.TrimSpace(out) != "" {
 		t.Fatalf("pods after the failure: %q", out)
 	}
-	if after := sh(t, "ip", "netns", "list"); after != netnsBefore {
-		t.Fatalf("netns left behind:\nbefore %s\nafter %s", netnsBefore, after)
+	after := captureHostState(t)
+	if after.netns != before.netns {
+		t.Fatalf("netns left behind:\nbefore %s\nafter %s", before.netns, after.netns)
+	}
+	if !slices.Equal(after.ipam, before.ipam) {
+		t.Fatalf("IPAM allocations left behind:\nbefore %v\nafter %v", before.ipam, after.ipam)
 	}
 	if units := sh(t, "systemctl", "list-units", "--all", "--no-legend", "rktlet-pod-*"); strings.Contains(units, "failed") {
 		t.Fatalf("failed unit left behind:\n%s", units)
 	}
+}
+
+// ipamAllocations lists the address files in the data dir of the IPAM of
+// every network in CNI_CONF_DIR.
+func ipamAllocations(t *testing.T) []string {
+	t.Helper()
+	confDir := env(t, "CNI_CONF_DIR")
+	entries, err := os.ReadDir(confDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ips []string
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(confDir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var conf struct {
+			Plugins []struct {
+				IPAM struct {
+					DataDir string `json:"dataDir"`
+				} `json:"ipam"`
+			} `json:"plugins"`
+		}
+		if json.Unmarshal(b, &conf) != nil {
+			continue
+		}
+		for _, p := range conf.Plugins {
+			if p.IPAM.DataDir == "" {
+				continue
+			}
+			_ = filepath.WalkDir(p.IPAM.DataDir, func(path string, d fs.DirEntry, err error) error {
+				if err == nil && !d.IsDir() && net.ParseIP(d.Name()) != nil {
+					ips = append(ips, path)
+				}
+				return nil
+			})
+		}
+	}
+	slices.Sort(ips)
+	return ips
 }
 
 // writeBrokenStage1 writes a stage1 ACI with stage1-host's interface whose
