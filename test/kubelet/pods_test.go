@@ -215,7 +215,17 @@ func testLivenessRestart(t *testing.T, k *kubelet) {
 	}
 	dir := filepath.Join(k.PodLogs, fmt.Sprintf("%s_%s_%s", namespace, k.FullName(name), p.Metadata.UID), "probed")
 	for _, f := range []string{"0.log", "1.log"} {
-		b, err := os.ReadFile(filepath.Join(dir, f))
+		// Running says the new attempt started, not that its first line
+		// has gone through the pod's journal into its file yet: that
+		// follows within a few hundred milliseconds, as with any runtime.
+		var b []byte
+		var err error
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			b, err = os.ReadFile(filepath.Join(dir, f))
+			if (err == nil && strings.Contains(string(b), "started")) || time.Now().After(deadline) {
+				break
+			}
+		}
 		if err != nil || !strings.Contains(string(b), "started") {
 			t.Errorf("log file %s of attempt %s: %q, %v", dir, f, b, err)
 		}
