@@ -56,20 +56,16 @@ image=$("${R[@]}" image list --full --no-legend 2>/dev/null | awk '/busybox/ {pr
 
 run "rkt version (the binary's start alone)" "${R[@]}" version >/dev/null
 
-# The pod, as rktlet's unit runs it; a wrapper stamps its stderr and execs
-# rkt, so that the unit's main process is rkt itself.
-{
-	echo '#!/bin/bash'
-	declare -f stamp
-	echo 'exec 2> >(stamp "$T0" >"$LOG")'
-	echo 'exec "$@"'
-} >"$work/wrap.sh"
-chmod +x "$work/wrap.sh"
-echo "== rkt app sandbox --stage1-hash (systemd-run --service-type=notify returns at READY)"
+# The pod, as rktlet's unit runs it: its stderr goes to a FIFO stamped by
+# a reader here, so that the unit's main process is rkt itself and has no
+# child but the pod's (rkt finds the pod's PID 1 as its only child).
+mkfifo "$work/stderr"
 t0=${EPOCHREALTIME/./}
+stamp "$t0" <"$work/stderr" >"$work/pod.log" &
+echo "== rkt app sandbox --stage1-hash (systemd-run --service-type=notify returns at READY)"
 systemd-run --quiet --unit="$unit" --service-type=notify -p KillMode=mixed -p Delegate=yes \
-	--setenv=RKT_EXPERIMENT_APP=true --setenv=T0="$t0" --setenv=LOG="$work/pod.log" \
-	"$work/wrap.sh" "${R[@]}" --debug app sandbox --stage1-hash="$stage1" \
+	-p StandardError=file:"$work/stderr" --setenv=RKT_EXPERIMENT_APP=true \
+	"${R[@]}" --debug app sandbox --stage1-hash="$stage1" \
 	--uuid-file-save="$work/uuid" --net=host --dns=host --hostname=profile
 ready=$(printf '%8.1f ms' "$(((${EPOCHREALTIME/./} - t0) / 100))e-1")
 sleep 0.5
