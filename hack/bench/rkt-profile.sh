@@ -54,7 +54,7 @@ stage1=$("${R[@]}" fetch --full "$root/_output/rkt/bin/stage1-host.aci" 2>/dev/n
 image=$("${R[@]}" image list --full --no-legend 2>/dev/null | awk '/busybox/ {print $1; exit}')
 [ -n "$image" ] || { echo "rkt-profile: no busybox image in the bed's rkt store (run a pod with it first)" >&2; exit 1; }
 
-run "rkt version (the binary's start alone)" "${R[@]}" version >/dev/null
+run "rkt version (the binary's start alone)" "${R[@]}" version
 
 # The pod, as rktlet's unit runs it: its stderr goes to a FIFO stamped by
 # a reader here, so that the unit's main process is rkt itself and has no
