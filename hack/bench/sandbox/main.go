@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rktlet/rktlet/cli"
 	"github.com/rktlet/rktlet/hack/bench/benchutil"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -47,12 +48,9 @@ func main() {
 	// The direct runs, as rktlet, give rkt the stage1 image already in its
 	// store (--stage1-hash): with --stage1-path rkt imports it again for
 	// every pod, a second of work that rktlet does not do.
-	out, err := exec.Command(*rkt, "--dir="+*dataDir, "--insecure-options=image", "fetch", "--full", *stage1).Output()
+	stage1ID, err = (&cli.Rkt{Path: *rkt, DataDir: *dataDir}).ImportACI(ctx, *stage1)
 	if err != nil {
-		fail(fmt.Errorf("importing %s: %w", *stage1, err))
-	}
-	if f := strings.Fields(string(out)); len(f) > 0 {
-		stage1ID = f[len(f)-1]
+		fail(err)
 	}
 
 	// Warm up both paths (page cache, stage1's list of host files).
