@@ -83,6 +83,13 @@ func (s *Service) teardownSandbox(ctx context.Context, sb *store.Sandbox, mode t
 			next.NetNS = ""
 			next.State = runtimeapi.PodSandboxState_SANDBOX_NOTREADY
 		})
+		// The apps' reapers wrote their exit codes during the stop; a
+		// status asked for right after must not wait for inotify to tell.
+		if sb.RktUUID != "" {
+			for _, c := range s.containers.InSandbox(sb.ID) {
+				s.pods.SyncApp(sb.RktUUID, c.App)
+			}
+		}
 		// The pod's journald went with the unit: its journal is whole.
 		s.logs.PodStopped(sb.ID)
 		return err
