@@ -401,11 +401,14 @@ func TestLogsSurvivePodStopRightAfterWriting(t *testing.T) {
 // own exit code is reported. (The app and its I/O multiplexer used to be
 // left to the pod's final kill, which ended journald at the same time: the
 // app was reported as exit 1, not its own 7, and the stop took over 3 s
-// while the multiplexer retried its journal writes.)
+// while the multiplexer retried its journal writes.) The container takes a
+// second to leave, so that the halt's other jobs are done long before it
+// is: its reaper, unordered, recorded 0 while it was leaving, or found the
+// pod's systemd gone and recorded nothing.
 func TestAppStoppedWithItsPod(t *testing.T) {
 	socket := env(t, "RKTLET_SOCKET")
 	podID, podCfg, logDir := logPod(t, socket, "logs-app-stopped-with-pod")
-	id := shContainer(t, socket, podID, podCfg, "leaver", `trap 'echo "term, leaving"; exit 7' TERM; echo ready; while :; do sleep 0.1; done`)
+	id := shContainer(t, socket, podID, podCfg, "leaver", `trap 'echo "term, leaving"; sleep 1; exit 7' TERM; echo ready; while :; do sleep 0.1; done`)
 	logPath := filepath.Join(logDir, "leaver.log")
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
 		if b, _ := os.ReadFile(logPath); strings.Contains(string(b), "ready") {
