@@ -5,6 +5,7 @@ package cgroup2
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -102,10 +103,14 @@ func TestKubelet(t *testing.T) {
 		time.Sleep(5 * time.Second)
 	}
 
-	// Deleting the manifest takes the pod down, its slice with it.
+	// Deleting the manifest takes the pod down, its slice with it. The
+	// sandbox is NOTREADY as soon as its unit starts deactivating; the
+	// slice goes when the unit is inactive, which in the emulated guest can
+	// be seconds later, so that is what is waited for.
 	if err := os.Remove(k.ManifestPath(name)); err != nil {
 		t.Fatal(err)
 	}
+	var podID string
 	deadline = time.Now().Add(4 * time.Minute)
 	for {
 		resp, err := rt.ListPodSandbox(ctx(t, time.Minute), &runtimeapi.ListPodSandboxRequest{})
@@ -114,7 +119,11 @@ func TestKubelet(t *testing.T) {
 		}
 		left := 0
 		for _, sb := range resp.GetItems() {
-			if sb.GetMetadata().GetName() == k.FullName(name) && sb.GetState() == runtimeapi.PodSandboxState_SANDBOX_READY {
+			if sb.GetMetadata().GetName() != k.FullName(name) {
+				continue
+			}
+			podID = sb.GetId()
+			if sb.GetState() == runtimeapi.PodSandboxState_SANDBOX_READY {
 				left++
 			}
 		}
@@ -126,7 +135,18 @@ func TestKubelet(t *testing.T) {
 		}
 		time.Sleep(2 * time.Second)
 	}
+	unit := "rktlet-pod-" + podID + ".service"
+	for {
+		out, _ := exec.Command("systemctl", "show", "-p", "ActiveState", "--value", unit).Output()
+		if state := strings.TrimSpace(string(out)); state == "inactive" || state == "failed" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the kubelet's pod unit %s is not inactive 4 min after its manifest went", unit)
+		}
+		time.Sleep(time.Second)
+	}
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
-		t.Errorf("the container's slice %s is still there after its pod stopped (%v)", dir, err)
+		t.Errorf("the container's slice %s is still there after its pod's unit stopped (%v)", dir, err)
 	}
 }
