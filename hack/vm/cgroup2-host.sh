@@ -1,6 +1,6 @@
 #!/bin/bash
 # cgroup2-host.sh - (rktlet's copy of the workplace's script, changed to rebuild the image
-# when EXTRA_PKGS changes, to boot with no_timer_check and to take VM_NICE) a nested Debian 12 VM that is a REAL systemd host with a pure cgroup v2
+# when EXTRA_PKGS changes and to take VM_NICE) a nested Debian 12 VM that is a REAL systemd host with a pure cgroup v2
 # (unified) hierarchy (memory/cpu/io/pids delegatable), for tests this host cannot give
 # (on these machines the memory controller is bound to cgroup v1 by the machine's own init,
 # which must be left alone: never unmount or rebind a cgroup hierarchy of the host).
@@ -163,11 +163,6 @@ qemu_cmd() { # $1 = share dir; prints nothing, sets QEMU array
         -device virtio-rng-pci)
   local app="console=ttyS0 root=/dev/vda rw systemd.unified_cgroup_hierarchy=1 mitigations=off"
   app+=" panic=5 loglevel=4 systemd.show_status=auto"
-  # Emulated, on a host whose cores are busy, the kernel's check that the
-  # 8254 timer reaches the IO-APIC can miss its ticks and panic at boot
-  # ("IO-APIC + timer doesn't work!", seen under `make test-busy`); the
-  # timer works, only the check is timing-bound.
-  app+=" no_timer_check"
   if [ "$ACCEL" = kvm ]; then
     QEMU+=(-enable-kvm -cpu host,-arch-capabilities,-cx16,-xsave -kernel "$VMLINUX")
   else
